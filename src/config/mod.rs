@@ -1,0 +1,254 @@
+//! Configuration: serde structs whose defaults are named constants, loaded from YAML with
+//! every error reported at its file and line (see [`load`]).
+//!
+//! `default.yaml` beside this file is the commented default configuration that
+//! `airlock init` writes; a test keeps it equal to [`Config::default`].
+
+mod load;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use load::{ConfigError, ConfigErrors, load, parse};
+
+/// The commented default configuration written by `airlock init`.
+pub const DEFAULT_CONFIG_YAML: &str = include_str!("default.yaml");
+
+pub const DEFAULT_PROXY_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub const DEFAULT_CONTROL_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
+pub const DEFAULT_CA_DIR: &str = "certs";
+/// Host certificates are short-lived: a leaked leaf key is useless within a day.
+pub const DEFAULT_LEAF_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_MAX_CACHED_LEAVES: usize = 10_000;
+/// The domains of AWS (global, `api.aws` dual-stack, China) and Google APIs.
+pub const DEFAULT_INTERCEPT: [&str; 4] = [
+    "amazonaws.com",
+    "api.aws",
+    "amazonaws.com.cn",
+    "googleapis.com",
+];
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Long enough for slow control-plane calls (CloudFormation, large S3 copies).
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 64;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_HEADER_COUNT: usize = 100;
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// SDKs time out reads after 60 s; an idle body for as long is a stuck peer.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_H2_STREAMS: u32 = 128;
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// The whole configuration. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub proxy: ProxyConfig,
+    pub control: ControlConfig,
+    pub ca: CaConfig,
+    /// Host suffixes whose TLS is terminated and inspected.
+    pub intercept: Vec<String>,
+    /// Host suffixes relayed untouched.
+    pub tunnel: Vec<String>,
+    pub upstream: UpstreamConfig,
+    pub limits: Limits,
+    pub shutdown: ShutdownConfig,
+    pub log: LogConfig,
+    /// The directory relative paths are resolved from (the config file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            proxy: ProxyConfig::default(),
+            control: ControlConfig::default(),
+            ca: CaConfig::default(),
+            intercept: DEFAULT_INTERCEPT.iter().map(|s| s.to_string()).collect(),
+            tunnel: Vec::new(),
+            upstream: UpstreamConfig::default(),
+            limits: Limits::default(),
+            shutdown: ShutdownConfig::default(),
+            log: LogConfig::default(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+impl Config {
+    /// A path from the config, resolved against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    pub fn ca_dir(&self) -> PathBuf {
+        self.resolve(&self.ca.dir)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: DEFAULT_PROXY_LISTEN,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            listen: DEFAULT_CONTROL_LISTEN,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaConfig {
+    pub dir: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub leaf_validity: Duration,
+    pub max_cached_leaves: usize,
+}
+
+impl Default for CaConfig {
+    fn default() -> Self {
+        CaConfig {
+            dir: PathBuf::from(DEFAULT_CA_DIR),
+            leaf_validity: DEFAULT_LEAF_VALIDITY,
+            max_cached_leaves: DEFAULT_MAX_CACHED_LEAVES,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub routes: Vec<RouteConfig>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            routes: Vec::new(),
+            ca_file: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+        }
+    }
+}
+
+/// `{host: "<glob>", to: "https://ip:port"}`: send matching hosts elsewhere, keeping `Host`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub host: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_connections: usize,
+    #[serde(with = "humantime_serde")]
+    pub tls_handshake_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    pub max_header_count: usize,
+    pub max_header_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub body_idle_timeout: Duration,
+    pub max_h2_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_header_count: DEFAULT_MAX_HEADER_COUNT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            max_h2_streams: DEFAULT_MAX_H2_STREAMS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: DEFAULT_LOG_LEVEL.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

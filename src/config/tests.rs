@@ -1,0 +1,111 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
+    parse(text, Path::new("/etc/airlock/airlock.yaml"))
+}
+
+#[test]
+fn the_shipped_default_file_is_exactly_the_defaults() {
+    let mut parsed = parse_str(DEFAULT_CONFIG_YAML).unwrap();
+    parsed.base_dir = PathBuf::from(".");
+    assert_eq!(parsed, Config::default());
+}
+
+#[test]
+fn an_empty_file_is_the_defaults() {
+    let parsed = parse_str("").unwrap();
+    assert_eq!(parsed.proxy.listen, DEFAULT_PROXY_LISTEN);
+    assert_eq!(parsed.base_dir, Path::new("/etc/airlock"));
+}
+
+#[test]
+fn relative_paths_resolve_from_the_config_directory() {
+    let parsed = parse_str("ca:\n  dir: tls\n").unwrap();
+    assert_eq!(parsed.ca_dir(), Path::new("/etc/airlock/tls"));
+}
+
+#[test]
+fn every_error_is_reported_with_its_line() {
+    let text = "\
+proxy:
+  listen: not-an-address
+control:
+  listen: 127.0.0.1:9000
+intercept:
+  - amazonaws.com
+  - '*.googleapis.com'
+upstream:
+  routes:
+    - host: '*.amazonaws.com'
+      to: https://moto.local:5000
+limits:
+  max_connections: 0
+colour: blue
+";
+    let errors = parse_str(text).unwrap_err();
+    let rendered = errors.to_string();
+    let lines: Vec<Option<usize>> = errors.errors.iter().map(|e| e.line).collect();
+    // Type errors (proxy, unknown section) are found first and all reported together.
+    assert_eq!(lines, [Some(2), Some(14)], "{rendered}");
+    assert!(
+        rendered.contains("airlock.yaml:2: proxy.listen:"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("airlock.yaml:14: colour: unknown section"),
+        "{rendered}"
+    );
+
+    // With the type errors fixed, every semantic error is reported, each at its line.
+    let text = text
+        .replace("not-an-address", "127.0.0.1:9001")
+        .replace("colour: blue\n", "");
+    let errors = parse_str(&text).unwrap_err();
+    let rendered = errors.to_string();
+    let found: Vec<(Option<usize>, &str)> = errors
+        .errors
+        .iter()
+        .map(|e| (e.line, e.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Some(7), "intercept[1]"),
+            (Some(11), "upstream.routes[0].to"),
+            (Some(13), "limits.max_connections"),
+        ],
+        "{rendered}"
+    );
+}
+
+#[test]
+fn syntax_errors_have_a_line() {
+    let errors = parse_str("proxy:\n  listen: [\n").unwrap_err();
+    assert_eq!(errors.errors.len(), 1);
+    assert!(errors.errors[0].line.is_some());
+}
+
+#[test]
+fn durations_take_human_units() {
+    let parsed = parse_str("limits:\n  header_read_timeout: 1500ms\n").unwrap();
+    assert_eq!(
+        parsed.limits.header_read_timeout,
+        Duration::from_millis(1500)
+    );
+}
+
+#[test]
+fn intercept_and_tunnel_may_not_overlap() {
+    let errors = parse_str("tunnel: [s3.amazonaws.com]\n").unwrap_err();
+    assert_eq!(errors.errors[0].path, "tunnel[0]");
+    assert_eq!(errors.errors[0].line, Some(1));
+}
+
+#[test]
+fn a_missing_upstream_ca_file_is_an_error() {
+    let errors = parse_str("upstream:\n  ca_file: /nonexistent/ca.pem\n").unwrap_err();
+    assert_eq!(errors.errors[0].path, "upstream.ca_file");
+    assert_eq!(errors.errors[0].line, Some(2));
+}

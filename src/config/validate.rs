@@ -1,0 +1,118 @@
+//! Checks that need more than types: every setting that is parsed is checked here, using
+//! the same functions the running proxy uses to compile it, so `config check` and `serve`
+//! can never disagree.
+
+use std::time::Duration;
+
+use super::Config;
+use crate::hosts::HostSuffix;
+use crate::proxy::upstream::Route;
+use crate::tls::load_pem_certs;
+
+/// Below this, ordinary signed SDK requests would not fit.
+const MIN_HEADER_BYTES: usize = 4096;
+const MIN_LEAF_VALIDITY: Duration = Duration::from_secs(3600);
+/// The CA/Browser Forum's ceiling, which some TLS clients enforce.
+const MAX_LEAF_VALIDITY: Duration = Duration::from_secs(397 * 24 * 3600);
+
+impl Config {
+    /// Every semantic problem, as `(dotted path, message)`.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let mut err = |path: String, message: String| errors.push((path, message));
+
+        // Port 0 (an ephemeral port for each) is the one value both may share.
+        if self.proxy.listen == self.control.listen && self.proxy.listen.port() != 0 {
+            err(
+                "control.listen".into(),
+                "must differ from proxy.listen".into(),
+            );
+        }
+
+        if self.intercept.is_empty() {
+            err(
+                "intercept".into(),
+                "is empty: Airlock would inspect nothing".into(),
+            );
+        }
+        let mut intercepted = Vec::new();
+        for (i, s) in self.intercept.iter().enumerate() {
+            match HostSuffix::parse(s) {
+                Ok(suffix) => intercepted.push(suffix),
+                Err(e) => err(format!("intercept[{i}]"), e),
+            }
+        }
+        for (i, s) in self.tunnel.iter().enumerate() {
+            match HostSuffix::parse(s) {
+                Ok(suffix) => {
+                    if let Some(other) = intercepted.iter().find(|o| o.overlaps(&suffix)) {
+                        err(
+                            format!("tunnel[{i}]"),
+                            format!("`{suffix}` overlaps the intercepted suffix `{other}`"),
+                        );
+                    }
+                }
+                Err(e) => err(format!("tunnel[{i}]"), e),
+            }
+        }
+
+        for (i, route) in self.upstream.routes.iter().enumerate() {
+            if let Err((field, e)) = Route::compile(route) {
+                err(format!("upstream.routes[{i}].{field}"), e);
+            }
+        }
+        if let Some(file) = &self.upstream.ca_file
+            && let Err(e) = load_pem_certs(&self.resolve(file))
+        {
+            err("upstream.ca_file".into(), e.to_string());
+        }
+
+        let ca = &self.ca;
+        if ca.leaf_validity < MIN_LEAF_VALIDITY || ca.leaf_validity > MAX_LEAF_VALIDITY {
+            err(
+                "ca.leaf_validity".into(),
+                "must be between 1h and 397d".into(),
+            );
+        }
+        if ca.max_cached_leaves == 0 {
+            err("ca.max_cached_leaves".into(), "must be at least 1".into());
+        }
+
+        let limits = &self.limits;
+        let timeouts = [
+            ("upstream.connect_timeout", self.upstream.connect_timeout),
+            ("upstream.response_timeout", self.upstream.response_timeout),
+            ("limits.tls_handshake_timeout", limits.tls_handshake_timeout),
+            ("limits.header_read_timeout", limits.header_read_timeout),
+            ("limits.body_idle_timeout", limits.body_idle_timeout),
+        ];
+        for (path, timeout) in timeouts {
+            if timeout.is_zero() {
+                err(path.into(), "must be longer than 0s".into());
+            }
+        }
+        if limits.max_connections == 0 {
+            err("limits.max_connections".into(), "must be at least 1".into());
+        }
+        if limits.max_header_count == 0 {
+            err(
+                "limits.max_header_count".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if limits.max_header_bytes < MIN_HEADER_BYTES {
+            err(
+                "limits.max_header_bytes".into(),
+                format!("must be at least {MIN_HEADER_BYTES}"),
+            );
+        }
+        if limits.max_h2_streams == 0 {
+            err("limits.max_h2_streams".into(), "must be at least 1".into());
+        }
+
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            err("log.level".into(), format!("not a valid filter: {e}"));
+        }
+        errors
+    }
+}

@@ -1,0 +1,137 @@
+//! The control listener: `/healthz` (the process is alive), `/readyz` (it should get
+//! traffic; JSON detail) and `/metrics` (Prometheus text). Later: the approvals API, the
+//! web page and chat callbacks mount here too.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+
+/// Readiness, as reported by `/readyz`.
+#[derive(Default)]
+pub struct Health {
+    draining: AtomicBool,
+    /// Named conditions that degrade service without stopping it (e.g. a rejected rule
+    /// reload that left the previous rules in force), shown in `/readyz` detail.
+    notes: RwLock<BTreeMap<&'static str, String>>,
+}
+
+impl Health {
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    pub fn set_note(&self, name: &'static str, note: Option<String>) {
+        if let Ok(mut notes) = self.notes.write() {
+            match note {
+                Some(note) => notes.insert(name, note),
+                None => notes.remove(name),
+            };
+        }
+    }
+
+    fn report(&self) -> (StatusCode, String) {
+        let draining = self.is_draining();
+        let notes = self.notes.read().map(|n| n.clone()).unwrap_or_default();
+        let body = serde_json::json!({
+            "ready": !draining,
+            "draining": draining,
+            "notes": notes,
+        });
+        let status = if draining {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        (status, format!("{body}\n"))
+    }
+}
+
+pub struct Control {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+impl Control {
+    /// Serve until `stop` is cancelled.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop.cancelled() => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let control = Arc::clone(&self);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let control = Arc::clone(&control);
+                    async move { Ok::<_, Infallible>(control.route(request)) }
+                });
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(10))
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "GET only\n".into(),
+            );
+        }
+        match request.uri().path() {
+            "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
+            "/readyz" => {
+                let (status, body) = self.health.report();
+                respond(status, "application/json", body)
+            }
+            "/metrics" => respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics.encode(),
+            ),
+            _ => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found; try /healthz, /readyz or /metrics\n".into(),
+            ),
+        }
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

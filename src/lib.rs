@@ -1,0 +1,36 @@
+//! Airlock: a transparent HTTPS intercepting proxy that puts a human in front of
+//! dangerous cloud API calls.
+//!
+//! # Map of the modules
+//!
+//! | module      | owns                                                                    |
+//! |-------------|-------------------------------------------------------------------------|
+//! | [`cli`]     | the command line (clap derive only)                                     |
+//! | [`config`]  | `airlock.yaml`: structs with documented defaults; every error with its line |
+//! | [`yamlmap`] | dotted path → line in a YAML file (config now, rule files later)        |
+//! | [`init`]    | `airlock init`: CA + default config, and the agent environment          |
+//! | [`hosts`]   | the first decision: intercept, tunnel or refuse a CONNECT target        |
+//! | [`tls`]     | the name-constrained CA, leaf minting and cache, rustls configs         |
+//! | [`proxy`]   | listener, CONNECT, TLS interception, HTTP/1 + HTTP/2, tunnels, drain    |
+//! | [`proxy::pipeline`] | one request's phases: parse → … → forward → record (the one place outcomes are logged and counted) |
+//! | [`proxy::upstream`] | pooled upstream client, `upstream.routes`                       |
+//! | [`proxy::refusal`]  | typed refusals and the one function that renders them           |
+//! | [`control`] | `/healthz`, `/readyz`, `/metrics`                                       |
+//! | [`metrics`] | the Prometheus registry and every `airlock_*` metric                    |
+//! | [`server`]  | assembly: config → bound listeners → run until shutdown                 |
+//! | [`telemetry`] | tracing subscriber set-up (text or JSON), called from `main` only     |
+//!
+//! ARCHITECTURE.md shows how a request travels through these, and where the coming
+//! phases (authenticate, classify, decide, hold, re-sign, audit) plug in.
+
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod hosts;
+pub mod init;
+pub mod metrics;
+pub mod proxy;
+pub mod server;
+pub mod telemetry;
+pub mod tls;
+pub mod yamlmap;

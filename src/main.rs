@@ -1,0 +1,103 @@
+//! The `airlock` binary: parse the command line, load the config, run, exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use airlock::cli::{Cli, Command, ConfigCommand};
+use airlock::config::{self, Config};
+use airlock::init::{self, CONFIG_FILE};
+use airlock::server::Server;
+use airlock::telemetry;
+use airlock::tls::ca::CA_CERT_FILE;
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init { dir, force } => init::init(&dir, force)
+            .map(|report| print!("{}", init::render(&report)))
+            .map_err(Into::into),
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => check(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("airlock: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &Path) -> anyhow::Result<()> {
+    let config = config::load(path)?;
+    println!(
+        "{}: ok ({} intercepted suffixes, {} routes)",
+        path.display(),
+        config.intercept.len(),
+        config.upstream.routes.len()
+    );
+    Ok(())
+}
+
+/// The config to serve: the one named, else ./airlock.yaml, else the embedded defaults
+/// (set up in the working directory when there is no CA yet either).
+fn serve_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    if let Some(path) = path {
+        return Ok(config::load(path)?);
+    }
+    let default_path = PathBuf::from(CONFIG_FILE);
+    if default_path.exists() {
+        return Ok(config::load(&default_path)?);
+    }
+    let ca = Config::default().ca_dir().join(CA_CERT_FILE);
+    if ca.exists() {
+        return Ok(Config::default());
+    }
+    let report = init::init(Path::new("."), false)?;
+    eprint!("{}", init::render(&report));
+    Ok(report.config)
+}
+
+fn serve(path: Option<&Path>) -> anyhow::Result<()> {
+    let config = serve_config(path)?;
+    telemetry::init(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(&config).await?;
+        tracing::info!(
+            proxy = %server.proxy_addr()?,
+            control = %server.control_addr()?,
+            "airlock ready"
+        );
+        let shutdown = CancellationToken::new();
+        tokio::spawn(signal(shutdown.clone()));
+        let cut = server.run(shutdown).await;
+        tracing::info!(cut, "airlock stopped");
+        Ok(())
+    })
+}
+
+/// Cancel `shutdown` on SIGTERM or SIGINT.
+async fn signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop airlock with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}

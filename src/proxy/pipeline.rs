@@ -1,0 +1,316 @@
+//! One intercepted request, one pipeline. The phases, in order:
+//!
+//! | phase   | job                                                          |
+//! |---------|--------------------------------------------------------------|
+//! | parse   | exactly one `Host` (or `:authority`), naming the CONNECT host |
+//! | forward | to the upstream, hop-by-hop headers dropped; streams both ways |
+//! | record  | the one place each outcome is logged and counted              |
+//!
+//! Identity, classification, rule decisions, parking and re-signing slot in between
+//! `parse` and `forward` as phases of their own (see ARCHITECTURE.md); each returns
+//! `Result<_, Refusal>`, and a refusal at any phase ends in `record` like a success.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HOST};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tower_http::timeout::TimeoutBody;
+
+use super::ProxyBody;
+use super::refusal::{Origin, Refusal};
+use super::upstream::Upstream;
+use crate::metrics::{Metrics, status_class};
+
+/// What an intercepted connection established before its first request.
+#[derive(Debug)]
+pub struct ConnCtx {
+    pub id: u64,
+    pub peer: SocketAddr,
+    /// The CONNECT host, lower-case; SNI was checked against it.
+    pub host: String,
+    /// `host` as an authority and a header value, built once per connection.
+    pub authority: Authority,
+    pub host_header: HeaderValue,
+    /// Toward the upstream: HTTPS, or a route's scheme.
+    pub scheme: Scheme,
+    pub h2: bool,
+}
+
+/// Facts the phases gather about one request, read by `record`.
+struct Exchange {
+    method: Method,
+    /// Only its path is logged: query strings can carry presigned credentials.
+    uri: Uri,
+    started: Instant,
+    upstream_latency: Option<Duration>,
+}
+
+pub struct Pipeline {
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
+    body_idle_timeout: Duration,
+}
+
+impl Pipeline {
+    pub fn new(upstream: Upstream, metrics: Arc<Metrics>, body_idle_timeout: Duration) -> Self {
+        Pipeline {
+            upstream,
+            metrics,
+            body_idle_timeout,
+        }
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// Run one request through every phase. Never fails: a refusal becomes a response.
+    pub async fn handle(&self, request: Request<Incoming>, conn: &ConnCtx) -> Response<ProxyBody> {
+        let mut exchange = Exchange {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            started: Instant::now(),
+            upstream_latency: None,
+        };
+        let outcome = self.run(request, conn, &mut exchange).await;
+        self.record(conn, &exchange, &outcome);
+        outcome.unwrap_or_else(Refusal::into_response)
+    }
+
+    async fn run(
+        &self,
+        request: Request<Incoming>,
+        conn: &ConnCtx,
+        exchange: &mut Exchange,
+    ) -> Result<Response<ProxyBody>, Refusal> {
+        let request = parse(request, conn)?;
+        self.forward(request, conn, exchange).await
+    }
+
+    /// Phase `forward`: rewrite to an absolute URI for the upstream (same host), drop
+    /// hop-by-hop headers, stream the body out and the response back.
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+        conn: &ConnCtx,
+        exchange: &mut Exchange,
+    ) -> Result<Response<ProxyBody>, Refusal> {
+        let (mut parts, body) = request.into_parts();
+        let mut uri = parts.uri.into_parts();
+        uri.scheme = Some(conn.scheme.clone());
+        uri.authority = Some(conn.authority.clone());
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(PathAndQuery::from_static("/"));
+        }
+        parts.uri = Uri::from_parts(uri).map_err(|e| Refusal::Internal(e.to_string()))?;
+        // The pool picks HTTP/1.1 or HTTP/2 per upstream connection (ALPN).
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        // HTTP/2 agents send `:authority` only; signatures cover it as `host`.
+        if !parts.headers.contains_key(HOST) {
+            parts.headers.insert(HOST, conn.host_header.clone());
+        }
+        let body = TimeoutBody::new(self.body_idle_timeout, body).boxed_unsync();
+        let request = Request::from_parts(parts, body);
+
+        let sent = Instant::now();
+        let timeout = self.upstream.response_timeout;
+        let response = match tokio::time::timeout(timeout, self.upstream.send(request)).await {
+            Err(_) => {
+                return Err(Refusal::UpstreamTimeout {
+                    host: conn.host.clone(),
+                    after: timeout,
+                });
+            }
+            Ok(Err(e)) => return Err(upstream_refusal(&conn.host, &e)),
+            Ok(Ok(response)) => response,
+        };
+        exchange.upstream_latency = Some(sent.elapsed());
+
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let body = TimeoutBody::new(self.body_idle_timeout, body).boxed_unsync();
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// Phase `record`: the one place where a request's outcome is logged and counted.
+    fn record(
+        &self,
+        conn: &ConnCtx,
+        exchange: &Exchange,
+        outcome: &Result<Response<ProxyBody>, Refusal>,
+    ) {
+        let m = &self.metrics;
+        let status = match outcome {
+            Ok(response) => response.status(),
+            Err(refusal) => refusal.status(),
+        };
+        let elapsed = exchange.started.elapsed();
+        let class = status_class(status.as_u16());
+        m.requests_total
+            .with_label_values(&[m.host_label(&conn.host), class])
+            .inc();
+        m.request_duration_seconds
+            .with_label_values(&[class])
+            .observe(elapsed.as_secs_f64());
+        if let Some(latency) = exchange.upstream_latency {
+            m.upstream_duration_seconds.observe(latency.as_secs_f64());
+        }
+        let (code, message) = match outcome {
+            Ok(_) => ("", String::new()),
+            Err(refusal) => {
+                if refusal.origin() == Origin::Upstream {
+                    let kind = match refusal {
+                        Refusal::UpstreamConnect { .. } => "connect",
+                        Refusal::UpstreamTimeout { .. } => "timeout",
+                        _ => "protocol",
+                    };
+                    m.upstream_errors_total.with_label_values(&[kind]).inc();
+                }
+                (refusal.code(), refusal.to_string())
+            }
+        };
+        tracing::info!(
+            target: "airlock::access",
+            conn_id = conn.id,
+            agent.addr = %conn.peer,
+            http.host = %conn.host,
+            http.method = %exchange.method,
+            http.path = exchange.uri.path(),
+            http.status = status.as_u16(),
+            duration_us = elapsed.as_micros() as u64,
+            upstream_us = exchange.upstream_latency.map(|d| d.as_micros() as u64),
+            error.code = code,
+            error.message = message,
+            "request"
+        );
+    }
+}
+
+/// Phase `parse`: the request must carry exactly one `Host` (HTTP/1.1) or an
+/// `:authority` (HTTP/2), and every name it gives must be the CONNECT host. Otherwise a
+/// client could tunnel to one host and address another (request smuggling past rules).
+fn parse(request: Request<Incoming>, conn: &ConnCtx) -> Result<Request<Incoming>, Refusal> {
+    let mut hosts = request.headers().get_all(HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Refusal::DuplicateHost);
+    }
+    let authority = request.uri().authority();
+    if host.is_none() && !(conn.h2 && authority.is_some()) {
+        return Err(Refusal::MissingHost);
+    }
+    let mismatch = |got: &str| Refusal::HostMismatch {
+        expected: conn.host.clone(),
+        got: got.into(),
+    };
+    if let Some(host) = host {
+        let value = host.to_str().map_err(|_| mismatch("<not ASCII>"))?;
+        if !names_host(value, &conn.host) {
+            return Err(mismatch(value));
+        }
+    }
+    if let Some(authority) = authority
+        && !names_host(authority.as_str(), &conn.host)
+    {
+        return Err(mismatch(authority.as_str()));
+    }
+    Ok(request)
+}
+
+/// `value` is `host` or `host:443`, in any case.
+fn names_host(value: &str, host: &str) -> bool {
+    let name = value.strip_suffix(":443").unwrap_or(value);
+    name.eq_ignore_ascii_case(host)
+}
+
+/// Connection-scoped headers never cross the proxy (RFC 9110 §7.6.1). `Expect` is
+/// answered by Airlock itself (hyper sends `100 Continue` when the body is first read).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<header::HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| header::HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::EXPECT,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Map a client error to what the agent is told: connect failures (including upstream
+/// TLS) are 502 "unreachable", anything after that 502 "failed".
+fn upstream_refusal(host: &str, error: &hyper_util::client::legacy::Error) -> Refusal {
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if error.is_connect() {
+        Refusal::UpstreamConnect {
+            host: host.to_string(),
+            detail,
+        }
+    } else {
+        Refusal::UpstreamProtocol {
+            host: host.to_string(),
+            detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_match_with_or_without_port_443() {
+        assert!(names_host("sts.amazonaws.com", "sts.amazonaws.com"));
+        assert!(names_host("STS.amazonaws.com:443", "sts.amazonaws.com"));
+        assert!(!names_host("sts.amazonaws.com:8443", "sts.amazonaws.com"));
+        assert!(!names_host("iam.amazonaws.com", "sts.amazonaws.com"));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_including_those_named_by_connection() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+        headers.insert("x-amz-date", HeaderValue::from_static("20260101T000000Z"));
+        headers.insert(HOST, HeaderValue::from_static("sts.amazonaws.com"));
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["host", "x-amz-date"]);
+    }
+}

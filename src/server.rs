@@ -1,0 +1,159 @@
+//! Assembly: from a validated [`Config`] to bound listeners and a running proxy.
+//! `bind` does everything that can fail (CA, upstream TLS roots, sockets) before any
+//! traffic is accepted; `run` serves until shutdown and drains.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::control::{Control, Health};
+use crate::hosts::{HostPolicy, HostSuffix};
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+use crate::proxy::pipeline::Pipeline;
+use crate::proxy::upstream::Upstream;
+use crate::tls::{self, CertificateAuthority, LeafCache, TlsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error(
+        "the CA in {dir} cannot vouch for intercepted `{suffix}` (its name constraints permit {permitted}); re-create it with `airlock init --force`"
+    )]
+    CaCoverage {
+        dir: String,
+        suffix: String,
+        permitted: String,
+    },
+    #[error("config: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Server {
+    proxy: Arc<Proxy>,
+    control: Arc<Control>,
+    proxy_listener: TcpListener,
+    control_listener: TcpListener,
+    drain_timeout: Duration,
+}
+
+impl Server {
+    pub async fn bind(config: &Config) -> Result<Self, ServerError> {
+        let metrics = Arc::new(Metrics::new()?);
+        let policy =
+            HostPolicy::new(&config.intercept, &config.tunnel).map_err(ServerError::Config)?;
+
+        let ca_dir = config.ca_dir();
+        let ca = CertificateAuthority::load(&ca_dir)?;
+        check_coverage(&ca, policy.intercepted(), &ca_dir)?;
+        let leaves = Arc::new(LeafCache::new(
+            ca,
+            config.ca.leaf_validity,
+            config.ca.max_cached_leaves,
+            metrics.cert_cache_hits_total.clone(),
+            metrics.cert_cache_misses_total.clone(),
+        ));
+        let tls = tls::server_config(leaves)?;
+
+        let ca_file = config.upstream.ca_file.as_ref().map(|f| config.resolve(f));
+        let upstream = Upstream::new(&config.upstream, ca_file.as_deref())?;
+        let pipeline = Pipeline::new(
+            upstream,
+            Arc::clone(&metrics),
+            config.limits.body_idle_timeout,
+        );
+
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })
+        };
+        let proxy_listener = bind(config.proxy.listen).await?;
+        let control_listener = bind(config.control.listen).await?;
+
+        let proxy = Arc::new(Proxy::new(
+            policy,
+            tls,
+            pipeline,
+            Arc::clone(&metrics),
+            config.limits.clone(),
+        ));
+        let control = Arc::new(Control {
+            metrics,
+            health: Arc::new(Health::default()),
+        });
+        Ok(Server {
+            proxy,
+            control,
+            proxy_listener,
+            control_listener,
+            drain_timeout: config.shutdown.drain_timeout,
+        })
+    }
+
+    pub fn proxy_addr(&self) -> std::io::Result<SocketAddr> {
+        self.proxy_listener.local_addr()
+    }
+
+    pub fn control_addr(&self) -> std::io::Result<SocketAddr> {
+        self.control_listener.local_addr()
+    }
+
+    /// Serve until `shutdown` is cancelled; then `/readyz` turns 503, the proxy stops
+    /// accepting and drains. Returns how many connections the drain deadline cut.
+    pub async fn run(self, shutdown: CancellationToken) -> usize {
+        let stop_control = CancellationToken::new();
+        let control = tokio::spawn(
+            Arc::clone(&self.control).serve(self.control_listener, stop_control.clone()),
+        );
+        let health = Arc::clone(&self.control.health);
+        let draining = shutdown.clone();
+        tokio::spawn(async move {
+            draining.cancelled().await;
+            health.set_draining();
+        });
+        let cut = self
+            .proxy
+            .run(self.proxy_listener, shutdown, self.drain_timeout)
+            .await;
+        stop_control.cancel();
+        let _ = control.await;
+        cut
+    }
+}
+
+/// Every intercepted suffix must lie inside the CA's NameConstraints, or agents would
+/// reject every certificate minted for it: fail at start-up, not per request.
+fn check_coverage(
+    ca: &CertificateAuthority,
+    intercepted: &[HostSuffix],
+    dir: &std::path::Path,
+) -> Result<(), ServerError> {
+    let permitted: Vec<HostSuffix> = ca
+        .permitted()
+        .iter()
+        .filter_map(|p| HostSuffix::parse(p).ok())
+        .collect();
+    for suffix in intercepted {
+        if !permitted.iter().any(|p| p.matches(suffix.as_str())) {
+            return Err(ServerError::CaCoverage {
+                dir: dir.display().to_string(),
+                suffix: suffix.to_string(),
+                permitted: ca.permitted().join(", "),
+            });
+        }
+    }
+    Ok(())
+}

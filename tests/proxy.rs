@@ -1,0 +1,372 @@
+//! Traffic through the real binary with real TLS: curl and a Rust client, HTTP/1.1 and
+//! HTTP/2, streamed bodies, upstream routes and failures, metrics.
+
+mod support;
+
+use std::process::Command;
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use support::upstream::{self, hex, pattern_byte};
+use support::{Airlock, TestPki, routes_to};
+
+fn echo(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not an echo ({e}): {text}"))
+}
+
+fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
+    echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0] == name)
+        .map(|h| h[1].as_str().unwrap())
+        .collect()
+}
+
+/// curl with the proxy and CA set the way an agent's environment sets them.
+fn curl(airlock: &Airlock, args: &[&str]) -> (String, String) {
+    let output = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "--proxy",
+            &format!("http://{}", airlock.proxy),
+        ])
+        .arg("--cacert")
+        .arg(airlock.ca_pem_path())
+        .args(args)
+        .output()
+        .expect("run curl");
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_reaches_the_upstream_over_http1_and_http2_with_the_host_kept() {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let airlock = Airlock::start(&pki, &routes_to(up, "https"));
+
+    for (flag, version) in [("--http1.1", "HTTP/1.1"), ("--http2", "HTTP/2")] {
+        let (out, err) = curl(
+            &airlock,
+            &[
+                flag,
+                "-w",
+                "\n%{http_version}",
+                "https://sts.amazonaws.com/echo?Action=GetCallerIdentity",
+            ],
+        );
+        let (body, agent_version) = out
+            .rsplit_once('\n')
+            .unwrap_or_else(|| panic!("curl: {err}"));
+        let seen = echo(body);
+        assert_eq!(seen["uri"], "/echo?Action=GetCallerIdentity", "{flag}");
+        assert_eq!(
+            header(&seen, "host"),
+            ["sts.amazonaws.com"],
+            "{flag}: Host kept exactly"
+        );
+        assert_eq!(
+            agent_version,
+            if flag == "--http2" { "2" } else { "1.1" },
+            "{version} toward the agent"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rust_client_works_over_both_protocols_and_plain_http_routes() {
+    let pki = TestPki::new();
+    let up_tls = upstream::start_tls(&pki).await;
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_plain = plain.local_addr().unwrap();
+    upstream::serve_plain(plain);
+    let extra = format!(
+        "upstream:\n  routes:\n    - host: \"moto.us-east-1.amazonaws.com\"\n      to: http://{up_plain}\n    - host: \"*.amazonaws.com\"\n      to: https://{up_tls}\n"
+    );
+    let airlock = Airlock::start(&pki, &extra);
+
+    for http2 in [false, true] {
+        let client = airlock.client(http2);
+        let response = client
+            .post("https://iam.amazonaws.com/")
+            .body("Action=ListRoles")
+            .send()
+            .await
+            .unwrap();
+        let expected = if http2 {
+            reqwest::Version::HTTP_2
+        } else {
+            reqwest::Version::HTTP_11
+        };
+        assert_eq!(response.version(), expected);
+        assert_eq!(response.status(), 200);
+        let seen = echo(&response.text().await.unwrap());
+        assert_eq!(seen["method"], "POST");
+        assert_eq!(seen["body_len"], 16);
+        assert_eq!(header(&seen, "host"), ["iam.amazonaws.com"]);
+
+        // An http:// route: same Host, plain HTTP to the routed address.
+        let response = client
+            .get("https://moto.us-east-1.amazonaws.com/x")
+            .send()
+            .await
+            .unwrap();
+        let seen = echo(&response.text().await.unwrap());
+        assert_eq!(seen["version"], "HTTP/1.1");
+        assert_eq!(header(&seen, "host"), ["moto.us-east-1.amazonaws.com"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expect_100_continue_is_answered_and_not_forwarded() {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let airlock = Airlock::start(&pki, &routes_to(up, "https"));
+    let file = airlock.dir.path().join("upload.bin");
+    std::fs::write(&file, vec![7u8; 3 * 1024 * 1024]).unwrap();
+
+    let (out, err) = curl(
+        &airlock,
+        &[
+            "--http1.1",
+            "-H",
+            "Expect: 100-continue",
+            "--expect100-timeout",
+            "20",
+            "-T",
+            file.to_str().unwrap(),
+            "-v",
+            "https://s3.us-east-1.amazonaws.com/bucket/key",
+        ],
+    );
+    assert!(
+        err.contains("HTTP/1.1 100 Continue"),
+        "no 100 Continue from Airlock: {err}"
+    );
+    let seen = echo(&out);
+    assert_eq!(seen["body_len"], 3 * 1024 * 1024);
+    assert!(header(&seen, "expect").is_empty(), "Expect leaked upstream");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_megabytes_stream_both_ways_in_bounded_memory() {
+    const SIZE: u64 = 200 * 1024 * 1024;
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let airlock = Airlock::start(&pki, &routes_to(up, "https"));
+    let baseline = airlock.peak_rss();
+
+    for http2 in [false, true] {
+        let client = airlock.client(http2);
+        // Download: verify every byte as it arrives, keep nothing.
+        let response = client
+            .get(format!("https://s3.amazonaws.com/bytes/{SIZE}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let mut stream = response.bytes_stream();
+        let mut offset = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap();
+            for (i, b) in chunk.iter().enumerate() {
+                assert_eq!(
+                    *b,
+                    pattern_byte(offset + i as u64),
+                    "byte {} corrupted",
+                    offset + i as u64
+                );
+            }
+            offset += chunk.len() as u64;
+        }
+        assert_eq!(offset, SIZE);
+
+        // Upload: a generated stream; the upstream hashes what it receives.
+        let mut expected = Sha256::new();
+        let chunk = vec![0x5au8; 1024 * 1024];
+        for _ in 0..SIZE / chunk.len() as u64 {
+            expected.update(&chunk);
+        }
+        let chunks = futures_util::stream::iter(
+            (0..SIZE / chunk.len() as u64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+        );
+        let response = client
+            .put("https://s3.amazonaws.com/bucket/big")
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap();
+        let seen = echo(&response.text().await.unwrap());
+        assert_eq!(seen["body_len"], SIZE);
+        assert_eq!(seen["body_sha256"], hex(&expected.finalize()));
+    }
+
+    let growth = airlock.peak_rss().saturating_sub(baseline);
+    assert!(
+        growth < 64 * 1024 * 1024,
+        "Airlock's peak RSS grew by {} MiB while streaming 800 MiB: bodies are being buffered",
+        growth / (1024 * 1024)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_failures_are_502_and_504_with_a_clear_body() {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let extra = format!(
+        "upstream:\n  response_timeout: 1s\n  routes:\n    - host: \"dead.us-east-1.amazonaws.com\"\n      to: https://{closed}\n    - host: \"*.amazonaws.com\"\n      to: https://{up}\n"
+    );
+    let airlock = Airlock::start(&pki, &extra);
+    let client = airlock.client(false);
+
+    let response = client
+        .get("https://dead.us-east-1.amazonaws.com/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["x-airlock-error"], "UpstreamUnreachable");
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("cannot reach the upstream for dead.us-east-1.amazonaws.com"),
+        "{body}"
+    );
+
+    let response = client
+        .get("https://sts.amazonaws.com/slow/3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("sent no response within 1s"), "{body}");
+
+    assert_eq!(
+        airlock
+            .metric("airlock_upstream_errors_total{kind=\"connect\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_upstream_errors_total{kind=\"timeout\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_follow_the_traffic() {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let airlock = Airlock::start(&pki, &routes_to(up, "https"));
+    let (status, text) = airlock.control_get("/metrics").await;
+    assert_eq!(status, 200);
+    let before = |sample: &str| support::metric_value(&text, sample);
+    assert_eq!(
+        before("airlock_requests_total{class=\"2xx\",host=\"sts.amazonaws.com\"}"),
+        0.0
+    );
+
+    let client = airlock.client(false);
+    for _ in 0..3 {
+        client
+            .get("https://sts.amazonaws.com/small")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+    let connections = airlock.metric("airlock_connections_total").await;
+    let _ = support::connect(airlock.proxy, "example.com:443").await;
+
+    assert_eq!(
+        airlock
+            .metric("airlock_requests_total{class=\"2xx\",host=\"sts.amazonaws.com\"}")
+            .await,
+        3.0
+    );
+    assert_eq!(
+        airlock.metric("airlock_connections_total").await,
+        connections + 1.0
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_tls_handshakes_total{result=\"ok\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(airlock.metric("airlock_cert_cache_misses_total").await, 1.0);
+    assert_eq!(
+        airlock
+            .metric("airlock_upstream_duration_seconds_count")
+            .await,
+        3.0
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_connect_refused_total{reason=\"not_intercepted\"}")
+            .await,
+        1.0
+    );
+
+    // A second connection to the same host is served from the certificate cache.
+    let client = airlock.client(false);
+    client
+        .get("https://sts.amazonaws.com/small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(airlock.metric("airlock_cert_cache_hits_total").await, 1.0);
+    assert_eq!(airlock.metric("airlock_cert_cache_misses_total").await, 1.0);
+
+    let (status, ready) = airlock.control_get("/readyz").await;
+    assert_eq!(
+        (status, ready.contains("\"ready\":true")),
+        (200, true),
+        "{ready}"
+    );
+    assert_eq!(
+        airlock.control_get("/healthz").await,
+        (200, "ok\n".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_log_is_json_with_the_path_but_never_the_query() {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let airlock = Airlock::start(&pki, &routes_to(up, "https"));
+    let client = airlock.client(false);
+    client
+        .get("https://mybucket.s3.amazonaws.com/report.csv?X-Amz-Signature=deadbeefcafe&X-Amz-Credential=AKIA")
+        .send()
+        .await
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let logs = airlock.logs();
+    let line = logs
+        .iter()
+        .find(|l| l.contains("\"request\""))
+        .expect("an access log line");
+    let record: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(record["http.path"], "/report.csv");
+    assert_eq!(record["http.status"], 200);
+    assert_eq!(record["http.host"], "mybucket.s3.amazonaws.com");
+    assert!(
+        !logs.iter().any(|l| l.contains("deadbeefcafe")),
+        "a presigned signature was logged"
+    );
+}

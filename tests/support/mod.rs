@@ -1,0 +1,311 @@
+//! Shared test helpers: run the real `airlock` binary on ephemeral ports, reach hosts
+//! through it with real TLS, and read its metrics.
+
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+pub use upstream::TestPki;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_airlock");
+
+/// A running `airlock serve`, killed on drop.
+pub struct Airlock {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub proxy: SocketAddr,
+    pub control: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Airlock {
+    /// `airlock init` in a fresh directory, then `serve` with a config made of test
+    /// settings (ephemeral ports, JSON logs, `upstream.ca_file` = the test PKI) and
+    /// `extra` YAML appended.
+    pub fn start(pki: &TestPki, extra: &str) -> Airlock {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, pki, extra)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, pki: &TestPki, extra: &str) -> Airlock {
+        let status = Command::new(BIN)
+            .args(["init", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .expect("run airlock init");
+        assert!(status.success(), "airlock init failed");
+        std::fs::write(dir.path().join("upstream-ca.pem"), &pki.ca_pem).expect("write ca");
+        let config = format!(
+            "proxy:\n  listen: 127.0.0.1:0\ncontrol:\n  listen: 127.0.0.1:0\nlog:\n  format: json\n  level: info\n{extra}"
+        );
+        let config = if config.contains("upstream:") {
+            config.replace("upstream:\n", "upstream:\n  ca_file: upstream-ca.pem\n")
+        } else {
+            format!("{config}upstream:\n  ca_file: upstream-ca.pem\n")
+        };
+        std::fs::write(dir.path().join("airlock.yaml"), config).expect("write config");
+        Self::spawn(dir)
+    }
+
+    /// `airlock serve --config DIR/airlock.yaml` as it stands.
+    pub fn spawn(dir: tempfile::TempDir) -> Airlock {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(dir.path().join("airlock.yaml"))
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn airlock serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("airlock ready") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        let ready = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "airlock did not become ready; log:\n{}",
+                    logs.lock().expect("logs").join("\n")
+                );
+            }
+        };
+        let ready: serde_json::Value = serde_json::from_str(&ready).expect("ready line is JSON");
+        let addr = |key: &str| -> SocketAddr {
+            ready[key]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("address in ready line")
+        };
+        Airlock {
+            proxy: addr("proxy"),
+            control: addr("control"),
+            child: Some(child),
+            dir,
+            logs,
+        }
+    }
+
+    pub fn ca_pem_path(&self) -> PathBuf {
+        self.dir.path().join("certs/ca.pem")
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.ca_pem_path()).expect("ca.pem")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("child").id()
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("logs").clone()
+    }
+
+    /// Send a signal (e.g. "TERM") to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
+    /// Wait for the process to exit; its exit status.
+    pub fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("child");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "airlock did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Peak resident memory of the process (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM");
+        kib * 1024
+    }
+
+    /// GET a control-listener path: (status, body).
+    pub async fn control_get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}{path}", self.control))
+            .send()
+            .await
+            .expect("control request");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("control body"),
+        )
+    }
+
+    /// The value of one sample in `/metrics` (a full name with labels, as exposed), or 0.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let (_, text) = self.control_get("/metrics").await;
+        metric_value(&text, sample)
+    }
+
+    /// A reqwest client that goes through this Airlock and trusts its CA only.
+    pub fn client(&self, http2: bool) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(self.ca_pem().as_bytes()).expect("ca");
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .proxy(reqwest::Proxy::https(format!("http://{}", self.proxy)).expect("proxy"));
+        if !http2 {
+            builder = builder.http1_only();
+        }
+        builder.build().expect("client")
+    }
+}
+
+impl Drop for Airlock {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn metric_value(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(sample)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Open a CONNECT tunnel through the proxy: the stream after `200`, or the refusal
+/// (status, body).
+pub async fn connect(proxy: SocketAddr, target: &str) -> Result<TcpStream, (u16, String)> {
+    let mut stream = TcpStream::connect(proxy).await.expect("connect to proxy");
+    stream
+        .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .expect("write CONNECT");
+    let mut reader = AsyncBufReader::new(&mut stream);
+    let mut status_line = String::new();
+    reader
+        .read_line(&mut status_line)
+        .await
+        .expect("status line");
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.expect("header line");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    if status == 200 {
+        return Ok(stream);
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.expect("refusal body");
+    Err((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A rustls client config trusting exactly `ca_pem`, offering `alpn`.
+pub fn client_tls(ca_pem: &str, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("pem")).expect("add root");
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// CONNECT to `host:443` and complete TLS with SNI `sni`, trusting `ca_pem`.
+pub async fn tls_through(
+    proxy: SocketAddr,
+    host: &str,
+    sni: &str,
+    ca_pem: &str,
+    alpn: &[&[u8]],
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let stream = connect(proxy, &format!("{host}:443"))
+        .await
+        .map_err(|(s, b)| std::io::Error::other(format!("CONNECT refused: {s} {b}")))?;
+    let name = ServerName::try_from(sni.to_string()).map_err(std::io::Error::other)?;
+    TlsConnector::from(client_tls(ca_pem, alpn))
+        .connect(name, stream)
+        .await
+}
+
+/// Write `raw` on an HTTP/1.1 connection and read until the peer closes (or `limit`).
+pub async fn raw_exchange<S>(stream: &mut S, raw: &[u8], limit: Duration) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream.write_all(raw).await.expect("write request");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A config route sending every test host to `addr`.
+pub fn routes_to(addr: SocketAddr, scheme: &str) -> String {
+    format!(
+        "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: {scheme}://{addr}\n    - host: \"*.example.org\"\n      to: {scheme}://{addr}\n"
+    )
+}
+
+pub fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write file");
+}
