@@ -30,6 +30,14 @@ pub struct ConfigErrors {
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.errors.len() > 1 {
+            writeln!(
+                f,
+                "{} errors in {}:",
+                self.errors.len(),
+                self.file.display()
+            )?;
+        }
         for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
@@ -115,19 +123,31 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    if errors.is_empty() {
-        errors.extend(
-            config
-                .validate()
-                .into_iter()
-                .map(|(path, message)| at(path, message)),
-        );
-    }
+    // Semantic checks run even when some sections had type errors, so one pass reports
+    // everything; a section that failed to parse kept its defaults, so its own semantic
+    // findings would be noise and are left out.
+    let failed: Vec<String> = errors
+        .iter()
+        .map(|e| section_of(&e.path).to_string())
+        .collect();
+    errors.extend(
+        config
+            .validate()
+            .into_iter()
+            .filter(|(path, _)| !failed.iter().any(|f| f == section_of(path)))
+            .map(|(path, message)| at(path, message)),
+    );
+    errors.sort_by_key(|e| e.line);
     if errors.is_empty() {
         Ok(config)
     } else {
         Err(fail(errors))
     }
+}
+
+/// `upstream.routes[0].to` → `upstream`.
+fn section_of(path: &str) -> &str {
+    path.split(['.', '[']).next().unwrap_or(path)
 }
 
 /// Deserialize one top-level section into its field of `config`.
