@@ -72,10 +72,12 @@ fn serve(path: Option<&Path>) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = Server::bind(&config).await?;
-        tracing::info!(
-            proxy = %server.proxy_addr()?,
-            control = %server.control_addr()?,
-            "airlock ready"
+        let (proxy, control) = (server.proxy_addr()?, server.control_addr()?);
+        tracing::info!(%proxy, %control, "airlock ready");
+        // For tools and tests, whatever the log level: where to connect.
+        println!(
+            "{}",
+            serde_json::json!({"ready": true, "proxy": proxy, "control": control})
         );
         let shutdown = CancellationToken::new();
         tokio::spawn(signal(shutdown.clone()));

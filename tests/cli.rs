@@ -1,6 +1,8 @@
 //! The command line as a user runs it: init, config check, serve with defaults, start-up
 //! failures that must stop Airlock, and graceful shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::os::unix::fs::PermissionsExt;

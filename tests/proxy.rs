@@ -1,6 +1,8 @@
 //! Traffic through the real binary with real TLS: curl and a Rust client, HTTP/1.1 and
 //! HTTP/2, streamed bodies, upstream routes and failures, metrics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! What Airlock refuses, and how: other hosts, IP literals, other ports, SNI and Host
 //! mismatches, malformed and oversized requests, slow clients, connection limits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;
@@ -43,7 +45,7 @@ async fn connects_to_anything_but_intercepted_names_on_443_are_refused_with_a_re
         ("sts.amazonaws.com:8443", "port", "only port 443 is proxied"),
     ];
     for (target, reason, why) in cases {
-        let (status, body) = connect(airlock.proxy, target).await.err().expect("refused");
+        let (status, body) = connect(airlock.proxy, target).await.expect_err("refused");
         assert_eq!(status, 403, "{target}");
         assert!(body.contains(why), "{target}: {body}");
         let sample = format!("airlock_connect_refused_total{{reason=\"{reason}\"}}");

@@ -2,6 +2,8 @@
 //! `cargo run --release --example upstream -- DIR` writes DIR/upstream-ca.pem, listens on
 //! 127.0.0.1 (ephemeral port), prints `listening <addr>` and serves until killed.
 
+#![allow(clippy::expect_used)]
+
 #[path = "../../tests/support/upstream.rs"]
 mod upstream;
 

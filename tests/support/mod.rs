@@ -1,7 +1,7 @@
 //! Shared test helpers: run the real `airlock` binary on ephemeral ports, reach hosts
 //! through it with real TLS, and read its metrics.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod upstream;
 
@@ -69,31 +69,32 @@ impl Airlock {
             .args(["serve", "--config"])
             .arg(dir.path().join("airlock.yaml"))
             .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn airlock serve");
-        let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
         let sink = Arc::clone(&logs);
+        let stderr = child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("airlock ready") {
-                    let _ = tx.send(line.clone());
-                }
                 sink.lock().expect("logs").push(line);
             }
         });
-        let ready = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "airlock did not become ready; log:\n{}",
-                    logs.lock().expect("logs").join("\n")
-                );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
             }
+        });
+        let Ok(ready) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            std::thread::sleep(Duration::from_millis(100));
+            panic!(
+                "airlock did not become ready; log:\n{}",
+                logs.lock().expect("logs").join("\n")
+            );
         };
         let ready: serde_json::Value = serde_json::from_str(&ready).expect("ready line is JSON");
         let addr = |key: &str| -> SocketAddr {

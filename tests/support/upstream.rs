@@ -9,7 +9,7 @@
 //!
 //! Shared by `tests/` and the `upstream` example used by `benches/load.sh`.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
