@@ -53,7 +53,7 @@ upstream:
     - host: "*.amazonaws.com"
       to: https://$upstream
 log:
-  format: json
+  format: ${AIRLOCK_LOG_FORMAT:-json}
   level: ${AIRLOCK_LOG_LEVEL:-info}
 EOF
 "${pin_airlock[@]}" target/release/airlock serve --config "$work/airlock.yaml" > "$work/airlock.out" 2> "$work/airlock.log" &

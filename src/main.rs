@@ -65,7 +65,7 @@ fn serve_config(path: Option<&Path>) -> anyhow::Result<Config> {
 
 fn serve(path: Option<&Path>) -> anyhow::Result<()> {
     let config = serve_config(path)?;
-    telemetry::init(&config.log)?;
+    let _log_writer = telemetry::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

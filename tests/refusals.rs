@@ -298,6 +298,63 @@ async fn a_slow_header_client_is_cut_off_while_others_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn silent_connections_are_closed_at_every_stage() {
+    let (_pki, airlock) =
+        started("limits:\n  header_read_timeout: 1s\n  tls_handshake_timeout: 1s\n").await;
+    let ca = airlock.ca_pem();
+    // Connected, nothing sent.
+    let mut silent = tokio::net::TcpStream::connect(airlock.proxy).await.unwrap();
+    // CONNECT accepted, no TLS handshake.
+    let mut no_tls = connect(airlock.proxy, "sts.amazonaws.com:443")
+        .await
+        .unwrap();
+    // TLS done, no request ever.
+    let mut no_request = tls_through(
+        airlock.proxy,
+        "sts.amazonaws.com",
+        "sts.amazonaws.com",
+        &ca,
+        H1,
+    )
+    .await
+    .unwrap();
+    // A request answered, then an idle keep-alive connection.
+    let mut idle = tls_through(
+        airlock.proxy,
+        "sts.amazonaws.com",
+        "sts.amazonaws.com",
+        &ca,
+        H1,
+    )
+    .await
+    .unwrap();
+    let answer = raw_exchange(
+        &mut idle,
+        b"GET /small HTTP/1.1\r\nHost: sts.amazonaws.com\r\n\r\n",
+        Duration::from_millis(300),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let streams: [&mut (dyn tokio::io::AsyncRead + Unpin + Send); 4] =
+        [&mut silent, &mut no_tls, &mut no_request, &mut idle];
+    for (i, stream) in streams.into_iter().enumerate() {
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "silent connection #{i} was never closed");
+    }
+    assert_eq!(
+        airlock
+            .metric("airlock_tls_handshake_failures_total{reason=\"timeout\"}")
+            .await,
+        1.0
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(airlock.metric("airlock_connections_open").await, 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn tunnelled_hosts_are_relayed_untouched() {
     let pki = TestPki::new();
     let up = upstream::start_tls(&pki).await;

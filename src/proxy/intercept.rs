@@ -18,6 +18,12 @@ use tokio_rustls::server::TlsStream;
 use super::pipeline::ConnCtx;
 use super::{ConnGuard, Proxy};
 
+/// An idle HTTP/2 agent connection is PINGed this often, and dropped if the PING goes
+/// unanswered for `H2_PING_TIMEOUT`. (Idle HTTP/1.1 connections close after
+/// `limits.header_read_timeout`: hyper's head timer also runs between requests.)
+const H2_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Why a TLS handshake with an agent failed; the `reason` label of
 /// `airlock_tls_handshake_failures_total`.
 #[derive(Debug, Clone, Copy)]
@@ -93,8 +99,11 @@ impl Proxy {
         let limits = &self.limits;
         let result = if h2 {
             let mut builder = http2::Builder::new(TokioExecutor::new());
+            // HTTP/2 has no header timer between requests: PINGs reap dead peers instead.
             builder
                 .timer(TokioTimer::new())
+                .keep_alive_interval(H2_PING_INTERVAL)
+                .keep_alive_timeout(H2_PING_TIMEOUT)
                 .max_concurrent_streams(limits.max_h2_streams)
                 .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
             let connection = builder.serve_connection(io, service);
