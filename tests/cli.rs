@@ -231,3 +231,35 @@ async fn sigterm_drains_in_flight_requests_and_stops_accepting() {
     let status = airlock.wait(Duration::from_secs(10));
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drain_deadline_cuts_what_is_still_running() {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let mut airlock = Airlock::start(
+        &pki,
+        &format!("{}shutdown:\n  drain_timeout: 1s\n", routes_to(up, "https")),
+    );
+    let client = airlock.client(false);
+    let in_flight = tokio::spawn(async move {
+        client
+            .get("https://sts.amazonaws.com/slow/8000")
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    airlock.signal("TERM");
+    // Exits at the 1 s deadline, long before the 8 s request would finish.
+    let status = airlock.wait(Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+    let cut = in_flight.await.unwrap();
+    assert!(cut.is_err(), "the request survived the drain deadline");
+    assert!(
+        airlock
+            .logs()
+            .iter()
+            .any(|l| l.contains("drain deadline passed")),
+        "{:?}",
+        airlock.logs()
+    );
+}

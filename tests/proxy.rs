@@ -372,3 +372,63 @@ async fn access_log_is_json_with_the_path_but_never_the_query() {
         "a presigned signature was logged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_that_go_silent_are_aborted_after_the_idle_timeout() {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let airlock = Airlock::start(
+        &pki,
+        &format!(
+            "{}limits:\n  body_idle_timeout: 1s\n",
+            routes_to(up, "https")
+        ),
+    );
+    let client = airlock.client(false);
+
+    // Response side: the upstream sends 1000 bytes, then stalls.
+    let response = client
+        .get("https://s3.amazonaws.com/stall/1000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), response.bytes()).await;
+    assert!(
+        body.expect("the stalled response was never aborted")
+            .is_err(),
+        "a stalled body completed"
+    );
+
+    // Request side: the agent sends a little, then stalls; Airlock gives up on it.
+    let stalled = futures_util::stream::once(async { Ok::<_, std::io::Error>(vec![1u8; 1000]) })
+        .chain(futures_util::stream::pending());
+    let sent = client
+        .put("https://s3.amazonaws.com/bucket/key")
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send();
+    let response = tokio::time::timeout(std::time::Duration::from_secs(10), sent)
+        .await
+        .expect("the stalled upload was never aborted");
+    assert!(response.is_err() || response.unwrap().status() == 502);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn minted_leaves_live_as_long_as_configured() {
+    let pki = TestPki::new();
+    let airlock = Airlock::start(&pki, "ca:\n  leaf_validity: 2h\n");
+    let ca = airlock.ca_pem();
+    let tls = support::tls_through(
+        airlock.proxy,
+        "sts.amazonaws.com",
+        "sts.amazonaws.com",
+        &ca,
+        &[b"http/1.1"],
+    )
+    .await
+    .unwrap();
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).unwrap();
+    let lifetime = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+    assert_eq!(lifetime, 3 * 3600, "2h of validity plus 1h back-dating");
+}

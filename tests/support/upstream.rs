@@ -4,6 +4,7 @@
 //! - `GET /bytes/N`  streams N deterministic bytes (64 KiB frames)
 //! - `GET /slow/MS`  answers after MS milliseconds
 //! - `GET /small`    a short fixed body (benchmarks)
+//! - `GET /stall/N`  sends N bytes of its body, then nothing more, ever
 //! - anything else   echoes the request as JSON: method, path, version, headers, and the
 //!   body's length and SHA-256 (the body is streamed and hashed, never buffered)
 //!
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
@@ -172,6 +174,13 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Body>, Infallible
     if let Some(ms) = path.strip_prefix("/slow/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
         return Ok(Response::new(full("slow done\n")));
+    }
+    if let Some(n) = path.strip_prefix("/stall/") {
+        let first = Bytes::from(vec![b'x'; n.parse().unwrap_or(0)]);
+        let stream =
+            futures_util::stream::once(async move { Ok::<_, hyper::Error>(Frame::data(first)) })
+                .chain(futures_util::stream::pending());
+        return Ok(Response::new(BodyExt::boxed(StreamBody::new(stream))));
     }
     if path == "/small" {
         return Ok(Response::new(full("ok\n")));
