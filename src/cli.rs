@@ -33,6 +33,15 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Show how Airlock classifies requests: one JSON line per request.
+    Explain {
+        /// A raw HTTP/1.1 request (or, with --jsonl, a JSON Lines file); `-` or nothing
+        /// reads standard input.
+        file: Option<PathBuf>,
+        /// Input is JSON Lines of {"method","url","headers":{…},"body_b64"}.
+        #[arg(long)]
+        jsonl: bool,
+    },
     /// Work with the configuration file.
     Config {
         #[command(subcommand)]

@@ -15,17 +15,22 @@
 //! | [`proxy::pipeline`] | one request's phases: parse → … → forward → record (the one place outcomes are logged and counted) |
 //! | [`proxy::upstream`] | pooled upstream client, `upstream.routes`                       |
 //! | [`proxy::refusal`]  | typed refusals and the one function that renders them           |
+//! | [`cloud`]   | what a call does: the cloud-neutral `Call`; [`cloud::aws`] classifies AWS requests |
+//! | [`explain`] | `airlock explain`: raw or JSON Lines requests → one classification per line |
 //! | [`control`] | `/healthz`, `/readyz`, `/metrics`                                       |
 //! | [`metrics`] | the Prometheus registry and every `airlock_*` metric                    |
 //! | [`server`]  | assembly: config → bound listeners → run until shutdown                 |
 //! | [`telemetry`] | tracing subscriber set-up (text or JSON), called from `main` only     |
 //!
 //! ARCHITECTURE.md shows how a request travels through these, and where the coming
-//! phases (authenticate, classify, decide, hold, re-sign, audit) plug in.
+//! phases (authenticate, classify, decide, hold, re-sign, audit) plug in. Generated data
+//! (the AWS API catalog) lives in `data/`, with the script that makes it.
 
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod control;
+pub mod explain;
 pub mod hosts;
 pub mod init;
 pub mod metrics;

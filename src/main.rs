@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => check(&config),
+        Command::Explain { file, jsonl } => explain(file.as_deref(), jsonl),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -31,6 +32,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn explain(file: Option<&Path>, jsonl: bool) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut output = std::io::BufWriter::new(stdout.lock());
+    match file.filter(|f| f.as_os_str() != "-") {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            airlock::explain::run(&mut std::io::BufReader::new(file), &mut output, jsonl)?
+        }
+        None => airlock::explain::run(&mut std::io::stdin().lock(), &mut output, jsonl)?,
+    }
+    Ok(())
 }
 
 fn check(path: &Path) -> anyhow::Result<()> {

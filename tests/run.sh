@@ -26,8 +26,11 @@ if grep -qvE '^\s*(#|$)' tests/requirements.txt; then
     [ -x .venv/bin/python ] || python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
     export PATH="$PWD/.venv/bin:$PATH"
+    export AIRLOCK_TEST_PYTHON="$PWD/.venv/bin/python"
 fi
 
 cargo fmt --check
 cargo clippy --locked --all-targets --quiet -- -D warnings
+rm -f target/aws-classification-report.txt
 cargo test --locked --all-targets
+cat target/aws-classification-report.txt

@@ -1,0 +1,83 @@
+//! The classifier on the request path: typical JSON, query and REST requests, and the
+//! one-time catalog load. Figures in BENCHMARKS.md.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use airlock::cloud::aws::{self, catalog};
+use airlock::explain::{OwnedRequest, parse_raw};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn request(raw: &str) -> OwnedRequest {
+    parse_raw(raw.as_bytes()).unwrap()
+}
+
+const AUTH: &str = "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/SERVICE/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024\r\nX-Amz-Date: 20260101T000000Z\r\nUser-Agent: aws-cli/2.0 md/Botocore#1.44.5\r\n";
+
+/// Resident memory of this process, in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+fn load(c: &mut Criterion) {
+    let before = rss();
+    let loaded = catalog::Catalog::load();
+    let after = rss();
+    println!(
+        "catalog: {} services, {} operations; resident memory +{:.1} MiB",
+        loaded.services.len(),
+        loaded.operation_count(),
+        (after.saturating_sub(before)) as f64 / (1024.0 * 1024.0)
+    );
+    drop(loaded);
+    let mut group = c.benchmark_group("catalog");
+    group.sample_size(10);
+    group.bench_function("catalog_load", |b| b.iter(catalog::Catalog::load));
+    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let _ = catalog::catalog();
+    let json = request(&format!(
+        "POST / HTTP/1.1\r\nHost: dynamodb.us-east-1.amazonaws.com\r\nX-Amz-Target: DynamoDB_20120810.PutItem\r\nContent-Type: application/x-amz-json-1.0\r\n{}\r\n{{\"TableName\":\"orders\",\"Item\":{{\"id\":{{\"S\":\"42\"}},\"total\":{{\"N\":\"9.5\"}}}}}}",
+        AUTH.replace("SERVICE", "dynamodb")
+    ));
+    let query = request(&format!(
+        "POST / HTTP/1.1\r\nHost: iam.amazonaws.com\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n{}\r\nAction=AttachRolePolicy&Version=2010-05-08&RoleName=ci-deployer&PolicyArn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FAdministratorAccess",
+        AUTH.replace("SERVICE", "iam")
+    ));
+    let rest = request(&format!(
+        "PUT /reports/2026/q1.csv HTTP/1.1\r\nHost: amzn-bucket.s3.us-east-1.amazonaws.com\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nContent-Type: text/csv\r\nx-amz-meta-owner: data-team\r\n{}\r\n",
+        AUTH.replace("SERVICE", "s3")
+    ));
+    let rest_json = request(&format!(
+        "POST /2015-03-31/functions/billing-export/invocations HTTP/1.1\r\nHost: lambda.us-east-1.amazonaws.com\r\nX-Amz-Invocation-Type: RequestResponse\r\n{}\r\n{{\"month\":\"2026-01\"}}",
+        AUTH.replace("SERVICE", "lambda")
+    ));
+    for (name, req) in [
+        ("classify_json", &json),
+        ("classify_query", &query),
+        ("classify_rest_xml_s3_put", &rest),
+        ("classify_rest_json_lambda", &rest_json),
+    ] {
+        assert!(
+            aws::classify(&req.view()).call().is_some(),
+            "{name} did not classify"
+        );
+        c.bench_function(name, |b| b.iter(|| aws::classify(black_box(&req.view()))));
+    }
+}
+
+criterion_group!(benches, load, bench);
+criterion_main!(benches);

@@ -1,0 +1,211 @@
+//! What an AWS host name says: partition, region, endpoint prefix, account (account-ID
+//! endpoints), and for S3 how the bucket is addressed.
+//!
+//! Forms handled: regional `svc.region.amazonaws.com`, global `svc.amazonaws.com`, FIPS
+//! (`svc-fips.region…`, `fips` label), dual-stack (`svc.dualstack.region…`,
+//! `svc.region.api.aws`), China (`….amazonaws.com.cn`), GovCloud (`us-gov-*` regions),
+//! account-ID endpoints (`<acct>.ddb.region…`), host prefixes (`data.iot…`), and S3:
+//! virtual-hosted (`bucket.s3.region…`, legacy `bucket.s3-region…`, `bucket.s3…`),
+//! path-style, access points (`name-acct.s3-accesspoint.region…`), directory buckets
+//! (`bucket--az--x-s3.s3express-az.region…`), S3 Control (`acct.s3-control.region…`)
+//! and multi-region access points (`alias.mrap.accesspoint.s3-global…`).
+
+/// Partition DNS suffixes, longest first.
+const PARTITIONS: &[(&str, &str)] = &[
+    ("amazonaws.com.cn", "aws-cn"),
+    ("api.amazonwebservices.com.cn", "aws-cn"),
+    ("amazonaws.com", "aws"),
+    ("api.aws", "aws"),
+    ("on.aws", "aws"),
+];
+
+/// How an S3 request names its bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Addressing<'h> {
+    /// `s3.region.amazonaws.com/bucket/key`.
+    PathStyle,
+    /// `bucket.s3.region.amazonaws.com/key`.
+    VirtualHosted { bucket: &'h str },
+    /// `name-account.s3-accesspoint.region.amazonaws.com/key`.
+    AccessPoint { alias: &'h str },
+    /// `bucket--azid--x-s3.s3express-azid.region.amazonaws.com/key`.
+    Directory { bucket: &'h str },
+    /// `alias.mrap.accesspoint.s3-global.amazonaws.com/key` (SigV4a).
+    MultiRegion { alias: &'h str },
+    /// `account.s3-control.region.amazonaws.com`.
+    Control,
+    /// `s3express-control.region.amazonaws.com` (directory buckets' control plane).
+    ExpressControl,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint<'h> {
+    pub partition: &'static str,
+    pub region: Option<&'h str>,
+    /// Labels that may name the service's endpoint prefix (region, variant markers and
+    /// account removed), outermost first: `runtime.sagemaker.us-east-1…` → `[runtime, sagemaker]`.
+    pub labels: Vec<&'h str>,
+    /// A 12-digit account named by the host.
+    pub account: Option<&'h str>,
+    pub fips: bool,
+    pub dualstack: bool,
+    pub s3: Option<S3Addressing<'h>>,
+}
+
+impl<'h> Endpoint<'h> {
+    /// Parse an AWS API host (lower-case, no port). `None` if it is not under an AWS
+    /// partition domain.
+    pub fn parse(host: &'h str) -> Option<Endpoint<'h>> {
+        let (rest, mut partition) = PARTITIONS.iter().find_map(|(suffix, partition)| {
+            let rest = host.strip_suffix(suffix)?.strip_suffix('.')?;
+            Some((rest, *partition))
+        })?;
+        let dualstack_domain = host.ends_with(".api.aws");
+        let all: Vec<&str> = rest.split('.').collect();
+        let mut endpoint = Endpoint {
+            partition,
+            region: None,
+            labels: Vec::new(),
+            account: None,
+            fips: false,
+            dualstack: dualstack_domain,
+            s3: None,
+        };
+        if let Some(s3) = s3_addressing(rest, &all) {
+            endpoint.s3 = Some(s3.addressing);
+            endpoint.account = s3.account;
+            endpoint.labels = vec!["s3"];
+            if matches!(endpoint.s3, Some(S3Addressing::Control)) {
+                endpoint.labels = vec!["s3-control"];
+            }
+            endpoint.region = s3.region;
+            endpoint.fips = s3.fips;
+            endpoint.dualstack |= s3.dualstack;
+        } else {
+            for label in all {
+                if is_region(label) && endpoint.region.is_none() {
+                    endpoint.region = Some(label);
+                } else if label == "fips" {
+                    endpoint.fips = true;
+                } else if label == "dualstack" {
+                    endpoint.dualstack = true;
+                } else if is_account(label) && endpoint.labels.is_empty() {
+                    endpoint.account = Some(label);
+                } else if let Some(prefix) = label.strip_suffix("-fips") {
+                    endpoint.fips = true;
+                    endpoint.labels.push(prefix);
+                } else if endpoint.region.is_none() {
+                    endpoint.labels.push(label);
+                }
+            }
+        }
+        if endpoint.region.is_some_and(|r| r.starts_with("us-gov-")) {
+            partition = "aws-us-gov";
+        }
+        endpoint.partition = partition;
+        Some(endpoint)
+    }
+
+    /// Candidate endpoint prefixes, most specific first: `a.b.c` → `a.b.c`, `b.c`, `c`, `a.b`, `a`…
+    pub fn prefix_candidates(&self) -> Vec<String> {
+        let n = self.labels.len();
+        let mut out = Vec::new();
+        for start in 0..n {
+            for end in (start + 1..=n).rev() {
+                out.push(self.labels[start..end].join("."));
+            }
+        }
+        out
+    }
+}
+
+struct S3Parse<'h> {
+    addressing: S3Addressing<'h>,
+    account: Option<&'h str>,
+    region: Option<&'h str>,
+    fips: bool,
+    dualstack: bool,
+}
+
+/// Recognise S3 host forms from the labels left of the partition domain.
+fn s3_addressing<'h>(rest: &'h str, labels: &[&'h str]) -> Option<S3Parse<'h>> {
+    let position = labels.iter().rposition(|l| is_s3_label(l))?;
+    let marker = labels[position];
+    let before = &labels[..position];
+    let after = &labels[position + 1..];
+    let mut region = after.iter().copied().find(|l| is_region(l));
+    let fips = marker.contains("fips") || after.contains(&"fips");
+    let dualstack = after.contains(&"dualstack");
+    if let Some(legacy) = marker.strip_prefix("s3-").filter(|r| is_region(r)) {
+        region = Some(legacy);
+    }
+    // Bucket names may hold dots: the bucket is the host text left of the S3 label.
+    let offset: usize = labels[..position].iter().map(|l| l.len() + 1).sum();
+    let joined_before = || -> Option<&'h str> { (offset > 0).then(|| &rest[..offset - 1]) };
+    let (addressing, account) = match marker {
+        "s3-control" => (
+            S3Addressing::Control,
+            before.last().copied().filter(|a| is_account(a)),
+        ),
+        "s3express-control" => (S3Addressing::ExpressControl, None),
+        "s3-accesspoint" | "s3-accesspoint-fips" => {
+            let alias = joined_before()?;
+            let account = alias.rsplit('-').next().filter(|a| is_account(a));
+            (S3Addressing::AccessPoint { alias }, account)
+        }
+        "s3-global" => {
+            // alias.mrap.accesspoint.s3-global
+            let alias = before.first().copied()?;
+            (S3Addressing::MultiRegion { alias }, None)
+        }
+        m if m.starts_with("s3express") => match joined_before() {
+            Some(bucket) => (S3Addressing::Directory { bucket }, None),
+            None => (S3Addressing::PathStyle, None),
+        },
+        _ => match joined_before() {
+            Some(bucket) => (S3Addressing::VirtualHosted { bucket }, None),
+            None => (S3Addressing::PathStyle, None),
+        },
+    };
+    Some(S3Parse {
+        addressing,
+        account,
+        region,
+        fips,
+        dualstack,
+    })
+}
+
+fn is_s3_label(label: &str) -> bool {
+    label == "s3"
+        || label == "s3-control"
+        || label == "s3express-control"
+        || label == "s3-accesspoint"
+        || label == "s3-accesspoint-fips"
+        || label == "s3-global"
+        || label == "s3-fips"
+        || label.starts_with("s3express")
+        || label.strip_prefix("s3-").is_some_and(is_region)
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`, `us-iso-east-1`…
+pub fn is_region(label: &str) -> bool {
+    let mut parts = label.split('-');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let rest: Vec<&str> = parts.collect();
+    rest.len() >= 2
+        && first.len() == 2
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && rest
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && rest[..rest.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+pub fn is_account(label: &str) -> bool {
+    label.len() == 12 && label.bytes().all(|b| b.is_ascii_digit())
+}

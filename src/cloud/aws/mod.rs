@@ -1,0 +1,536 @@
+//! AWS: turn any intercepted request into a [`Call`] (or an explicit unknown).
+//!
+//! 1. **Service candidates**: the SigV4 credential scope's signing name first, then the
+//!    host's endpoint prefix ([`endpoint`]). Several APIs may share one (RDS, DocDB and
+//!    Neptune; ELB and ELBv2; S3 and S3 Control).
+//! 2. **Protocol and operation**, read from the request itself, not from the model:
+//!    `smithy-protocol: rpc-v2-cbor` + `/service/<T>/operation/<Op>`; `X-Amz-Target:
+//!    <T>.<Op>` (json); `Action=<Op>&Version=<v>` (query, ec2 — the version tells ELB from
+//!    ELBv2); else REST template matching ([`rest`]).
+//! 3. **Params** decoded from wherever they travel ([`decode`]); **actions** and access
+//!    levels from the catalog; **resources** from ARN templates ([`resources`]).
+
+mod auth;
+pub mod catalog;
+pub mod decode;
+pub mod endpoint;
+pub mod resources;
+pub mod rest;
+
+use serde_json::{Map, Value};
+
+use self::catalog::{Catalog, Operation, Service, catalog};
+use self::endpoint::{Endpoint, S3Addressing};
+use self::rest::{Query, RestMatch};
+use super::{Action, Call, Classification, Cloud, RequestView};
+
+pub use auth::{Algorithm, Auth, is_auth_param};
+
+/// Classify one AWS request.
+pub fn classify(request: &RequestView<'_>) -> Classification {
+    match classify_inner(catalog(), request) {
+        Ok(call) => Classification::Known(Box::new(call)),
+        Err(reason) => Classification::unknown(Cloud::Aws, reason),
+    }
+}
+
+/// What protocol detection found.
+struct Identified<'c> {
+    service: &'c Service,
+    operation: &'c Operation,
+    protocol: &'static str,
+    params: Value,
+}
+
+fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Result<Call, String> {
+    let endpoint = Endpoint::parse(request.host)
+        .ok_or_else(|| format!("`{}` is not an AWS API host", request.host))?;
+    let query = Query::parse(request.uri.query());
+    let auth = auth::parse(request.headers, request.uri.query());
+    let candidates = candidates(catalog, auth.as_ref(), &endpoint)?;
+
+    let identified = identify(catalog, &candidates, request, &endpoint, &query)?;
+    let Identified {
+        service,
+        operation,
+        protocol,
+        mut params,
+    } = identified;
+
+    let region = auth
+        .as_ref()
+        .and_then(|a| a.region)
+        .or_else(|| {
+            request
+                .headers
+                .get("x-amz-region-set")
+                .and_then(|v| v.to_str().ok())
+        })
+        .or(endpoint.region)
+        .map(str::to_string);
+    let account = endpoint.account.map(str::to_string).or_else(|| {
+        params
+            .get("AccountId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    if let (
+        Some(S3Addressing::AccessPoint { alias } | S3Addressing::MultiRegion { alias }),
+        Value::Object(map),
+    ) = (&endpoint.s3, &mut params)
+    {
+        map.entry("Bucket")
+            .or_insert_with(|| Value::String((*alias).to_string()));
+    }
+
+    let action_names: Vec<&'static str> =
+        operation.meta.actions.iter().map(String::as_str).collect();
+    let actions = action_names
+        .iter()
+        .map(|name| Action {
+            name,
+            access: catalog
+                .action(name)
+                .map_or("Unknown", |a| a.access.as_str()),
+        })
+        .collect();
+    let ctx = resources::ArnContext {
+        partition: endpoint.partition,
+        region: region.as_deref(),
+        account: account.as_deref(),
+    };
+    let resources = resources::derive(catalog, &action_names, &params, &ctx);
+    let idempotency_params = operation
+        .meta
+        .idempotency
+        .iter()
+        .filter(|name| params.get(name.as_str()).is_some())
+        .map(String::as_str)
+        .collect();
+
+    Ok(Call {
+        cloud: Cloud::Aws,
+        service: service.iam_prefix(),
+        api: &service.meta.id,
+        operation: &operation.meta.name,
+        actions,
+        region,
+        partition: endpoint.partition,
+        account,
+        resources,
+        params,
+        idempotency_params,
+        protocol,
+        presigned: auth.as_ref().is_some_and(|a| a.presigned),
+    })
+}
+
+/// Signing names set per operation by endpoint rules rather than in service metadata.
+const SIGNING_ALIASES: &[(&str, &str)] = &[("s3-object-lambda", "s3"), ("s3express", "s3")];
+
+/// The services the request may be for: by signing name (scope), else by host.
+fn candidates(
+    catalog: &'static Catalog,
+    auth: Option<&Auth<'_>>,
+    endpoint: &Endpoint<'_>,
+) -> Result<Vec<&'static Service>, String> {
+    if let Some(service) = auth.and_then(|a| a.service) {
+        let service = SIGNING_ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == service)
+            .map_or(service, |(_, real)| real);
+        let by_scope = catalog.by_signing_name(service);
+        if by_scope.is_empty() {
+            // An unusual scope (e.g. legacy Import/Export): let the host decide.
+            return by_host(catalog, endpoint).ok_or_else(|| {
+                format!("no AWS API signs as `{service}` (the SigV4 scope's service), nor does the host name one")
+            });
+        }
+        let mut services: Vec<&'static Service> =
+            by_scope.iter().map(|&i| &catalog.services[i]).collect();
+        // APIs sharing a signing name may share REST paths too (chime / chime-sdk-voice):
+        // the one the host names is tried first.
+        let prefixes = endpoint.prefix_candidates();
+        // Then, among APIs on one host (rds, docdb, neptune), the one named like it.
+        services.sort_by_key(|s| {
+            let on_host = prefixes.contains(&s.meta.endpoint_prefix);
+            (!on_host, s.meta.id != s.meta.endpoint_prefix)
+        });
+        return Ok(services);
+    }
+    by_host(catalog, endpoint).ok_or_else(|| {
+        "the request carries no SigV4 scope and its host names no known AWS API".into()
+    })
+}
+
+fn by_host(catalog: &'static Catalog, endpoint: &Endpoint<'_>) -> Option<Vec<&'static Service>> {
+    endpoint.prefix_candidates().iter().find_map(|prefix| {
+        let found = catalog.by_endpoint_prefix(prefix);
+        (!found.is_empty()).then(|| found.iter().map(|&i| &catalog.services[i]).collect())
+    })
+}
+
+fn identify<'c>(
+    catalog: &'c Catalog,
+    candidates: &[&'c Service],
+    request: &RequestView<'_>,
+    endpoint: &Endpoint<'_>,
+    query: &Query<'_>,
+) -> Result<Identified<'c>, String> {
+    let headers = request.headers;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let path = request.uri.path();
+
+    // rpc-v2-cbor: POST /service/<ServiceShape>/operation/<Op>
+    if header("smithy-protocol") == Some("rpc-v2-cbor") {
+        let mut parts = path.trim_start_matches('/').split('/');
+        let (Some("service"), Some(target), Some("operation"), Some(op)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!(
+                "rpc-v2-cbor request with an unexpected path `{path}`"
+            ));
+        };
+        let (service, operation) = pick(
+            candidates,
+            catalog.by_target_prefix(target),
+            catalog,
+            target,
+            op,
+        )?;
+        let params = if request.body.is_empty() {
+            Value::Object(Map::new())
+        } else {
+            decode::cbor_to_json(request.body).map_err(|e| e.to_string())?
+        };
+        return Ok(Identified {
+            service,
+            operation,
+            protocol: "rpc-v2-cbor",
+            params,
+        });
+    }
+
+    // json: X-Amz-Target: <TargetPrefix>.<Op>
+    if let Some(target) = header("x-amz-target") {
+        let (prefix, op) = target
+            .rsplit_once('.')
+            .ok_or_else(|| format!("malformed X-Amz-Target `{target}`"))?;
+        let (service, operation) = pick(
+            candidates,
+            catalog.by_target_prefix(prefix),
+            catalog,
+            prefix,
+            op,
+        )?;
+        let params = if request.body.is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice(request.body).map_err(|e| format!("malformed JSON body: {e}"))?
+        };
+        return Ok(Identified {
+            service,
+            operation,
+            protocol: "json",
+            params,
+        });
+    }
+
+    // query / ec2: Action=<Op>&Version=<v>, in a form body or (GET, presigned) the query.
+    let is_form =
+        header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let form: Option<Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>> =
+        if is_form && !request.body.is_empty() {
+            Some(form_urlencoded::parse(request.body).collect())
+        } else if query.has("Action") {
+            Some(query.pairs.clone())
+        } else {
+            None
+        };
+    if let Some(pairs) = form {
+        let get = |key: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_ref())
+        };
+        if let Some(action) = get("Action") {
+            let version = get("Version");
+            // Candidates are ordered host-first; RDS, DocDB and Neptune share host, version
+            // and operation names (and the `rds:` IAM namespace), so the first that has
+            // the operation is the answer.
+            let speaking: Vec<&Service> = candidates
+                .iter()
+                .copied()
+                // Not filtered by the model's protocol: SQS's model now lists only JSON,
+                // yet older SDKs still send (and AWS accepts) its query form.
+                .filter(|s| s.operation(action).is_some())
+                .collect();
+            let service = speaking
+                .iter()
+                .copied()
+                .find(|s| Some(s.meta.api_version.as_str()) == version)
+                .or_else(|| (speaking.len() == 1).then(|| speaking[0]))
+                .ok_or_else(|| {
+                    format!(
+                        "no query API among [{}] has operation `{action}` at Version `{}`",
+                        ids(candidates),
+                        version.unwrap_or("-")
+                    )
+                })?;
+            let operation = service
+                .operation(action)
+                .ok_or_else(|| format!("{} has no operation `{action}`", service.meta.id))?;
+            let protocol = if service.speaks("ec2") {
+                "ec2"
+            } else {
+                "query"
+            };
+            let params = decode::form_to_json(
+                pairs
+                    .iter()
+                    .filter(|(k, _)| k != "Action" && k != "Version" && !auth::is_auth_param(k))
+                    .cloned(),
+            );
+            return Ok(Identified {
+                service,
+                operation,
+                protocol,
+                params,
+            });
+        }
+    }
+
+    // REST: method + path template.
+    let rest_path = s3_path(endpoint, path);
+    let express_control = endpoint.s3 == Some(S3Addressing::ExpressControl);
+    let method = request.method.as_str();
+    let mut ambiguous = Vec::new();
+    for service in candidates
+        .iter()
+        .copied()
+        .filter(|s| s.speaks("rest-json") || s.speaks("rest-xml"))
+    {
+        // S3 Control's operations live on `<account>.s3-control…` only, S3's never do.
+        let control_host = matches!(
+            endpoint.s3,
+            Some(S3Addressing::Control | S3Addressing::ExpressControl)
+        );
+        if service.meta.id == "s3control" && endpoint.s3.is_some() && !control_host {
+            continue;
+        }
+        if service.meta.id == "s3" && endpoint.s3 == Some(S3Addressing::Control) {
+            continue;
+        }
+        match rest::find(service, method, &rest_path, query, headers, express_control) {
+            RestMatch::One(matched) => {
+                let protocol = if service.speaks("rest-xml") {
+                    "rest-xml"
+                } else {
+                    "rest-json"
+                };
+                let params = rest_params(
+                    matched.operation,
+                    &matched.labels,
+                    query,
+                    request,
+                    endpoint,
+                    protocol,
+                )?;
+                return Ok(Identified {
+                    service,
+                    operation: matched.operation,
+                    protocol,
+                    params,
+                });
+            }
+            RestMatch::Ambiguous(names) => ambiguous.extend(
+                names
+                    .into_iter()
+                    .map(|n| format!("{}:{n}", service.meta.id)),
+            ),
+            RestMatch::None => {}
+        }
+    }
+    // botocore sends some long GETs as form-encoded POSTs (CloudSearch Search): read the
+    // form as the query string it stands for.
+    if method == "POST" && is_form && !request.body.is_empty() {
+        let as_query = Query {
+            pairs: form_urlencoded::parse(request.body).collect(),
+        };
+        for service in candidates
+            .iter()
+            .copied()
+            .filter(|s| s.speaks("rest-json") || s.speaks("rest-xml"))
+        {
+            if let RestMatch::One(matched) = rest::find(
+                service,
+                "GET",
+                &rest_path,
+                &as_query,
+                headers,
+                express_control,
+            ) {
+                let protocol = if service.speaks("rest-xml") {
+                    "rest-xml"
+                } else {
+                    "rest-json"
+                };
+                let get = RequestView {
+                    body: &[],
+                    ..*request
+                };
+                let params = rest_params(
+                    matched.operation,
+                    &matched.labels,
+                    &as_query,
+                    &get,
+                    endpoint,
+                    protocol,
+                )?;
+                return Ok(Identified {
+                    service,
+                    operation: matched.operation,
+                    protocol,
+                    params,
+                });
+            }
+        }
+    }
+    if !ambiguous.is_empty() {
+        return Err(format!(
+            "{method} {path} matches several operations equally: {}",
+            ambiguous.join(", ")
+        ));
+    }
+    Err(format!(
+        "no operation of [{}] matches {method} {path}",
+        ids(candidates)
+    ))
+}
+
+/// The candidate with target prefix `target` that has operation `op` (Timestream's write
+/// and query APIs share one target prefix).
+fn pick<'c>(
+    candidates: &[&'c Service],
+    by_target: &[usize],
+    catalog: &'c Catalog,
+    target: &str,
+    op: &str,
+) -> Result<(&'c Service, &'c Operation), String> {
+    let mut with_target = by_target
+        .iter()
+        .map(|&i| &catalog.services[i])
+        .filter(|s| candidates.iter().any(|c| std::ptr::eq(*c, *s)))
+        .peekable();
+    if with_target.peek().is_none() {
+        return Err(format!(
+            "target `{target}` belongs to none of [{}]",
+            ids(candidates)
+        ));
+    }
+    with_target
+        .find_map(|s| s.operation(op).map(|o| (s, o)))
+        .ok_or_else(|| format!("no API with target `{target}` has operation `{op}`"))
+}
+
+fn ids(services: &[&Service]) -> String {
+    services
+        .iter()
+        .map(|s| s.meta.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// S3 templates are path-style (`/{Bucket}/{Key+}`): put a host-named bucket back in front.
+fn s3_path(endpoint: &Endpoint<'_>, path: &str) -> String {
+    match &endpoint.s3 {
+        Some(
+            S3Addressing::VirtualHosted { bucket }
+            | S3Addressing::Directory { bucket }
+            | S3Addressing::AccessPoint { alias: bucket }
+            | S3Addressing::MultiRegion { alias: bucket },
+        ) => format!("/{bucket}{path}"),
+        _ => path.to_string(),
+    }
+}
+
+/// REST params: path labels, query members, header members, and the body (the payload
+/// member, or the body's members).
+fn rest_params(
+    operation: &Operation,
+    labels: &[(&str, String)],
+    query: &Query<'_>,
+    request: &RequestView<'_>,
+    endpoint: &Endpoint<'_>,
+    protocol: &str,
+) -> Result<Value, String> {
+    let meta = &operation.meta;
+    let mut params = Map::new();
+    for (label, value) in labels {
+        let member = meta.labels.get(*label).map_or(*label, String::as_str);
+        params.insert(member.to_string(), Value::String(value.clone()));
+    }
+    if let (Some(prefix), Some(account)) = (&meta.host_prefix, endpoint.account)
+        && prefix.contains("{AccountId}")
+    {
+        params.insert("AccountId".into(), Value::String(account.to_string()));
+    }
+    for (key, value) in &query.pairs {
+        if auth::is_auth_param(key) || key == "x-id" {
+            continue;
+        }
+        if let Some(member) = meta.query.get(key.as_ref()) {
+            params.insert(member.clone(), Value::String(value.to_string()));
+        }
+    }
+    for (name, value) in request.headers {
+        let Ok(value) = value.to_str() else { continue };
+        if let Some(member) = meta.headers.get(name.as_str()) {
+            params.insert(member.clone(), Value::String(value.to_string()));
+        } else if let Some((prefix, member)) = meta
+            .headers
+            .iter()
+            .find(|(k, _)| k.ends_with('*') && name.as_str().starts_with(k.trim_end_matches('*')))
+        {
+            let map = params
+                .entry(member.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = map {
+                map.insert(
+                    name.as_str()[prefix.len() - 1..].to_string(),
+                    Value::String(value.to_string()),
+                );
+            }
+        }
+    }
+    let body = request.body;
+    if !body.is_empty() {
+        match &meta.payload {
+            Some(payload) if payload.kind == "blob" => {}
+            Some(payload) if payload.kind == "string" => {
+                params.insert(
+                    payload.member.clone(),
+                    Value::String(String::from_utf8_lossy(body).into_owned()),
+                );
+            }
+            Some(payload) => {
+                params.insert(payload.member.clone(), decode_body(body, protocol)?);
+            }
+            None => {
+                if let Value::Object(members) = decode_body(body, protocol)? {
+                    params.extend(members);
+                }
+            }
+        }
+    }
+    Ok(Value::Object(params))
+}
+
+fn decode_body(body: &[u8], protocol: &str) -> Result<Value, String> {
+    if protocol == "rest-xml" {
+        decode::xml_to_json(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))
+    }
+}

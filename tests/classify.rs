@@ -1,0 +1,713 @@
+//! The AWS classifier: every botocore operation (a corpus serialized and signed by botocore
+//! itself, classified by the real binary), the privileged operations that matter most, every
+//! S3 addressing form and endpoint family, and the operation ≠ IAM action cases.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Command;
+
+use airlock::cloud::{Call, Classification};
+use airlock::explain;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airlock");
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000";
+
+/// The Python with botocore that tests/run.sh installs.
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("AIRLOCK_TEST_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no test Python: run `bash tests/run.sh`, which installs the pinned botocore into .venv"
+    );
+    venv
+}
+
+/// botocore's own serialization of one request per operation (cached per botocore version).
+fn corpus() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/aws-corpus-botocore-1.44.5.jsonl");
+    if !out.exists() {
+        let tmp = out.with_extension("tmp");
+        let status = Command::new(python())
+            .arg(root.join("tests/aws/make_corpus.py"))
+            .arg(&tmp)
+            .args(["--presigned", "4"])
+            .status()
+            .expect("run make_corpus.py");
+        assert!(status.success(), "make_corpus.py failed");
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    out
+}
+
+fn iam_prefixes() -> HashMap<String, String> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/aws/services.jsonl"
+    ))
+    .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|s| {
+            let prefix = s["iam_prefix"]
+                .as_str()
+                .or(s["signing_name"].as_str())
+                .unwrap()
+                .to_string();
+            (s["id"].as_str().unwrap().to_string(), prefix)
+        })
+        .collect()
+}
+
+/// Privileged operations that must always be classified exactly.
+const PRIVILEGED: &[(&str, &str)] = &[
+    ("iam", "CreateRole"),
+    ("iam", "AttachRolePolicy"),
+    ("iam", "PutRolePolicy"),
+    ("iam", "CreateAccessKey"),
+    ("iam", "CreateUser"),
+    ("iam", "UpdateAssumeRolePolicy"),
+    ("iam", "AttachUserPolicy"),
+    ("iam", "CreatePolicyVersion"),
+    ("sts", "AssumeRole"),
+    ("s3", "DeleteObject"),
+    ("s3", "DeleteObjects"),
+    ("s3", "DeleteBucket"),
+    ("s3", "PutBucketPolicy"),
+    ("s3", "PutBucketAcl"),
+    ("s3", "PutObjectAcl"),
+    ("s3", "DeleteBucketPolicy"),
+    ("s3", "PutPublicAccessBlock"),
+    ("s3", "DeletePublicAccessBlock"),
+    ("kms", "PutKeyPolicy"),
+    ("kms", "ScheduleKeyDeletion"),
+    ("kms", "DisableKey"),
+    ("kms", "CreateGrant"),
+    ("rds", "CreateDBSnapshot"),
+    ("rds", "ModifyDBSnapshotAttribute"),
+    ("rds", "StartExportTask"),
+    ("rds", "DeleteDBInstance"),
+    ("dynamodb", "ExportTableToPointInTime"),
+    ("dynamodb", "DeleteTable"),
+    ("redshift", "ModifyClusterSnapshot"),
+    ("redshift", "AuthorizeSnapshotAccess"),
+    ("ec2", "TerminateInstances"),
+    ("ec2", "ModifySnapshotAttribute"),
+    ("ec2", "ModifyImageAttribute"),
+    ("ec2", "CreateSnapshot"),
+    ("lambda", "UpdateFunctionCode"),
+    ("lambda", "AddPermission"),
+    ("lambda", "DeleteFunction"),
+    ("secretsmanager", "GetSecretValue"),
+    ("secretsmanager", "DeleteSecret"),
+    ("organizations", "LeaveOrganization"),
+    ("organizations", "CreateAccount"),
+    ("organizations", "InviteAccountToOrganization"),
+    ("organizations", "DeletePolicy"),
+];
+
+#[test]
+fn every_botocore_operation_is_classified_by_the_binary() {
+    let corpus = corpus();
+    let output = Command::new(BIN)
+        .args(["explain", "--jsonl"])
+        .arg(&corpus)
+        .output()
+        .expect("run airlock explain");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let inputs: Vec<Value> = std::fs::read_to_string(&corpus)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let results: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(inputs.len(), results.len(), "one result line per request");
+    let prefixes = iam_prefixes();
+
+    let (mut right, mut exact_api) = (0usize, 0usize);
+    let mut misses: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut privileged_seen: HashMap<(&str, &str), bool> = HashMap::new();
+    for (input, result) in inputs.iter().zip(&results) {
+        let expect = &input["expect"];
+        let (api, op) = (
+            expect["service"].as_str().unwrap(),
+            expect["operation"].as_str().unwrap(),
+        );
+        let ok = result["service"].as_str() == prefixes.get(api).map(String::as_str)
+            && result["operation"] == op;
+        right += usize::from(ok);
+        exact_api += usize::from(result["api"] == api && result["operation"] == op);
+        if let Some(key) = PRIVILEGED.iter().find(|(s, o)| *s == api && *o == op) {
+            let exact = result["api"] == api && result["operation"] == op;
+            let entry = privileged_seen.entry(*key).or_insert(true);
+            *entry &= exact;
+        }
+        if !ok {
+            let got = result["reason"].as_str().map_or_else(
+                || format!("{}:{}", result["api"], result["operation"]),
+                str::to_string,
+            );
+            misses
+                .entry(api.to_string())
+                .or_default()
+                .push(format!("{op} → {got}"));
+        }
+    }
+    let accuracy = right as f64 / inputs.len() as f64 * 100.0;
+    let mut report = format!(
+        "classified {right}/{} botocore requests to the right service and operation: {accuracy:.2}% (exact API {:.2}%)\n",
+        inputs.len(),
+        exact_api as f64 / inputs.len() as f64 * 100.0
+    );
+    for (api, list) in &misses {
+        report.push_str(&format!("  miss {api}: {}\n", list.join("; ")));
+    }
+    // cargo hides a passing test's output: tests/run.sh prints this file.
+    print!("{report}");
+    std::fs::write(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/aws-classification-report.txt"
+        ),
+        &report,
+    )
+    .unwrap();
+    assert!(
+        inputs.len() > 19_000,
+        "the corpus covers only {} operations",
+        inputs.len()
+    );
+    assert!(accuracy >= 99.5, "accuracy {accuracy:.2}% is below 99.5%");
+    for key in PRIVILEGED {
+        assert_eq!(
+            privileged_seen.get(key),
+            Some(&true),
+            "privileged {}:{} missing or misclassified",
+            key.0,
+            key.1
+        );
+    }
+}
+
+/// Classify one hand-written request.
+fn classify(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Classification {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let line = json!({"method": method, "url": url, "headers": headers, "body_b64": base64_encode(body.as_bytes())});
+    let request = explain::parse_json(&line.to_string()).unwrap();
+    airlock::cloud::aws::classify(&request.view())
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn auth(region: &str, service: &str) -> String {
+    AUTH.replace("{region}", region)
+        .replace("{service}", service)
+}
+
+fn call(
+    method: &str,
+    url: &str,
+    service: &str,
+    region: &str,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> Call {
+    let auth = auth(region, service);
+    let mut headers = vec![("Authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    match classify(method, url, &headers, body) {
+        Classification::Known(call) => *call,
+        Classification::Unknown(u) => panic!("{method} {url}: unknown: {}", u.reason),
+    }
+}
+
+fn s3(method: &str, url: &str, extra: &[(&str, &str)]) -> Call {
+    call(method, url, "s3", "us-east-1", extra, "")
+}
+
+#[test]
+fn s3_addressing_forms_all_find_bucket_and_key() {
+    let cases = [
+        (
+            "https://amzn-bucket.s3.us-east-1.amazonaws.com/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://amzn-bucket.s3.amazonaws.com/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://amzn-bucket.s3-us-west-2.amazonaws.com/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://s3.us-east-1.amazonaws.com/amzn-bucket/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://s3.us-east-1.amazonaws.com/my.dotted.bucket/a/b.txt",
+            "my.dotted.bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://amzn-bucket.s3.dualstack.us-east-1.amazonaws.com/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://amzn-bucket.s3-fips.us-east-1.amazonaws.com/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://amzn-bucket.s3.cn-north-1.amazonaws.com.cn/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://amzn-bucket.s3.us-gov-west-1.amazonaws.com/a/b.txt",
+            "amzn-bucket",
+            "a/b.txt",
+        ),
+        (
+            "https://myap-123456789012.s3-accesspoint.us-east-1.amazonaws.com/a/b.txt",
+            "myap-123456789012",
+            "a/b.txt",
+        ),
+        (
+            "https://bucket--use1-az4--x-s3.s3express-use1-az4.us-east-1.amazonaws.com/a/b.txt",
+            "bucket--use1-az4--x-s3",
+            "a/b.txt",
+        ),
+        (
+            "https://mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com/a/b.txt",
+            "mfzwi23gnjvgw",
+            "a/b.txt",
+        ),
+    ];
+    for (url, bucket, key) in cases {
+        let c = s3("GET", url, &[]);
+        assert_eq!((c.api, c.operation), ("s3", "GetObject"), "{url}");
+        assert_eq!(c.params["Bucket"], bucket, "{url}");
+        assert_eq!(c.params["Key"], key, "{url}");
+    }
+    let china = s3(
+        "GET",
+        "https://amzn-bucket.s3.cn-north-1.amazonaws.com.cn/k",
+        &[],
+    );
+    assert_eq!(china.partition, "aws-cn");
+    assert_eq!(china.resources, ["arn:aws-cn:s3:::amzn-bucket/k"]);
+    let gov = call(
+        "GET",
+        "https://amzn-bucket.s3.us-gov-west-1.amazonaws.com/k",
+        "s3",
+        "us-gov-west-1",
+        &[],
+        "",
+    );
+    assert_eq!(gov.partition, "aws-us-gov");
+    let ap = s3(
+        "GET",
+        "https://myap-123456789012.s3-accesspoint.us-east-1.amazonaws.com/k",
+        &[],
+    );
+    assert_eq!(ap.account.as_deref(), Some("123456789012"));
+
+    // S3 Control: the account is in the host.
+    let control = call(
+        "GET",
+        "https://123456789012.s3-control.us-east-1.amazonaws.com/v20180820/accesspoint/myap",
+        "s3",
+        "us-east-1",
+        &[("x-amz-account-id", "123456789012")],
+        "",
+    );
+    assert_eq!(
+        (control.api, control.operation),
+        ("s3control", "GetAccessPoint")
+    );
+    assert_eq!(control.params["AccountId"], "123456789012");
+}
+
+#[test]
+fn s3_operations_sharing_a_path_are_told_apart() {
+    let put = |url: &str, extra: &[(&str, &str)]| s3("PUT", url, extra).operation;
+    let base = "https://b.s3.us-east-1.amazonaws.com/k";
+    assert_eq!(put(base, &[]), "PutObject");
+    assert_eq!(put(base, &[("x-amz-copy-source", "src/k")]), "CopyObject");
+    assert_eq!(
+        put(&format!("{base}?partNumber=1&uploadId=u"), &[]),
+        "UploadPart"
+    );
+    assert_eq!(
+        put(
+            &format!("{base}?partNumber=1&uploadId=u"),
+            &[("x-amz-copy-source", "src/k")]
+        ),
+        "UploadPartCopy"
+    );
+    assert_eq!(put(&format!("{base}?acl"), &[]), "PutObjectAcl");
+    assert_eq!(
+        s3("DELETE", &format!("{base}?uploadId=u"), &[]).operation,
+        "AbortMultipartUpload"
+    );
+    assert_eq!(s3("DELETE", base, &[]).operation, "DeleteObject");
+    assert_eq!(
+        s3(
+            "GET",
+            "https://b.s3.us-east-1.amazonaws.com/?list-type=2",
+            &[]
+        )
+        .operation,
+        "ListObjectsV2"
+    );
+    assert_eq!(
+        s3("GET", "https://b.s3.us-east-1.amazonaws.com/", &[]).operation,
+        "ListObjects"
+    );
+    assert_eq!(
+        s3("GET", "https://b.s3.us-east-1.amazonaws.com/?policy", &[]).operation,
+        "GetBucketPolicy"
+    );
+    assert_eq!(
+        s3("PUT", "https://b.s3.us-east-1.amazonaws.com/?policy", &[]).operation,
+        "PutBucketPolicy"
+    );
+    assert_eq!(
+        s3("POST", "https://b.s3.us-east-1.amazonaws.com/?delete", &[]).operation,
+        "DeleteObjects"
+    );
+    // The Smithy `x-id` hint settles what only it can (and agrees with the rest).
+    assert_eq!(
+        s3("GET", &format!("{base}?x-id=GetObject"), &[]).operation,
+        "GetObject"
+    );
+}
+
+#[test]
+fn operations_whose_iam_action_differs_are_mapped() {
+    let actions = |c: &Call| c.actions.iter().map(|a| a.name).collect::<Vec<_>>();
+    let base = "https://b.s3.us-east-1.amazonaws.com";
+    assert_eq!(
+        actions(&s3("GET", &format!("{base}/?list-type=2"), &[])),
+        ["s3:ListBucket"]
+    );
+    assert_eq!(
+        actions(&s3(
+            "PUT",
+            &format!("{base}/k?partNumber=1&uploadId=u"),
+            &[]
+        )),
+        ["s3:PutObject"]
+    );
+    let copy = s3(
+        "PUT",
+        &format!("{base}/k"),
+        &[("x-amz-copy-source", "src/k")],
+    );
+    assert_eq!(actions(&copy).len(), 2);
+    assert!(actions(&copy).contains(&"s3:GetObject") && actions(&copy).contains(&"s3:PutObject"));
+    assert_eq!(
+        actions(&s3("DELETE", &format!("{base}/?cors"), &[])),
+        ["s3:PutBucketCORS"]
+    );
+
+    let invoke = call(
+        "POST",
+        "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/f/invocations",
+        "lambda",
+        "us-east-1",
+        &[],
+        "{}",
+    );
+    assert_eq!(actions(&invoke), ["lambda:InvokeFunction"]);
+    assert_eq!(invoke.resources, ["arn:aws:lambda:us-east-1:*:function:f"]);
+
+    let form = [(
+        "Content-Type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
+    let batch = call(
+        "POST",
+        "https://sqs.us-east-1.amazonaws.com/",
+        "sqs",
+        "us-east-1",
+        &form,
+        "Action=SendMessageBatch&Version=2012-11-05&QueueUrl=https%3A%2F%2Fsqs.us-east-1.amazonaws.com%2F123456789012%2Fq",
+    );
+    assert_eq!(actions(&batch), ["sqs:SendMessage"]);
+
+    let target = [
+        ("X-Amz-Target", "DynamoDB_20120810.ExecuteStatement"),
+        ("Content-Type", "application/x-amz-json-1.0"),
+    ];
+    let partiql = call(
+        "POST",
+        "https://dynamodb.us-east-1.amazonaws.com/",
+        "dynamodb",
+        "us-east-1",
+        &target,
+        r#"{"Statement":"SELECT * FROM t"}"#,
+    );
+    assert!(
+        actions(&partiql)
+            .iter()
+            .all(|a| a.starts_with("dynamodb:PartiQL")),
+        "{:?}",
+        actions(&partiql)
+    );
+}
+
+#[test]
+fn endpoint_families_and_protocols() {
+    // DynamoDB account-ID endpoint: the scope says dynamodb, the host names the account.
+    let target = [
+        ("X-Amz-Target", "DynamoDB_20120810.DeleteTable"),
+        ("Content-Type", "application/x-amz-json-1.0"),
+    ];
+    let c = call(
+        "POST",
+        "https://123456789012.ddb.us-east-1.amazonaws.com/",
+        "dynamodb",
+        "us-east-1",
+        &target,
+        r#"{"TableName":"t"}"#,
+    );
+    assert_eq!(
+        (c.service, c.operation, c.protocol),
+        ("dynamodb", "DeleteTable", "json")
+    );
+    assert_eq!(c.account.as_deref(), Some("123456789012"));
+    assert_eq!(
+        c.resources,
+        ["arn:aws:dynamodb:us-east-1:123456789012:table/t"]
+    );
+
+    // `*.api.aws` dual-stack, FIPS.
+    let c = call(
+        "POST",
+        "https://dynamodb.us-east-1.api.aws/",
+        "dynamodb",
+        "us-east-1",
+        &target,
+        r#"{"TableName":"t"}"#,
+    );
+    assert_eq!(c.operation, "DeleteTable");
+
+    // ELB and ELBv2 share a host: the Version tells them apart.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let v1 = call(
+        "POST",
+        "https://elasticloadbalancing.us-east-1.amazonaws.com/",
+        "elasticloadbalancing",
+        "us-east-1",
+        &form,
+        "Action=DescribeLoadBalancers&Version=2012-06-01",
+    );
+    let v2 = call(
+        "POST",
+        "https://elasticloadbalancing.us-east-1.amazonaws.com/",
+        "elasticloadbalancing",
+        "us-east-1",
+        &form,
+        "Action=DescribeLoadBalancers&Version=2015-12-01",
+    );
+    assert_eq!((v1.api, v2.api), ("elb", "elbv2"));
+
+    // EC2 protocol lists; global IAM; China IAM.
+    let c = call(
+        "POST",
+        "https://ec2-fips.us-east-1.amazonaws.com/",
+        "ec2",
+        "us-east-1",
+        &form,
+        "Action=TerminateInstances&Version=2016-11-15&InstanceId.1=i-1&InstanceId.2=i-2",
+    );
+    assert_eq!((c.operation, c.protocol), ("TerminateInstances", "ec2"));
+    assert_eq!(c.params["InstanceId"], json!(["i-1", "i-2"]));
+    assert_eq!(c.resources.len(), 2);
+    let c = call(
+        "POST",
+        "https://iam.cn-north-1.amazonaws.com.cn/",
+        "iam",
+        "cn-north-1",
+        &form,
+        "Action=CreateRole&Version=2010-05-08&RoleName=r&AssumeRolePolicyDocument=%7B%7D",
+    );
+    assert_eq!((c.operation, c.partition), ("CreateRole", "aws-cn"));
+    assert_eq!(c.actions[0].access, "Write");
+
+    // Idempotency tokens are reported.
+    let target = [
+        ("X-Amz-Target", "TrentService.CreateKey"),
+        ("Content-Type", "application/x-amz-json-1.1"),
+    ];
+    let _ = call(
+        "POST",
+        "https://kms.us-east-1.amazonaws.com/",
+        "kms",
+        "us-east-1",
+        &target,
+        "{}",
+    );
+    let form_ec2 = "Action=RunInstances&Version=2016-11-15&ImageId=ami-1&MinCount=1&MaxCount=1&ClientToken=abc";
+    let c = call(
+        "POST",
+        "https://ec2.us-east-1.amazonaws.com/",
+        "ec2",
+        "us-east-1",
+        &form,
+        form_ec2,
+    );
+    assert_eq!(c.idempotency_params, ["ClientToken"]);
+}
+
+#[test]
+fn presigned_urls_classify_like_signed_requests() {
+    let presigned = "https://b.s3.us-east-1.amazonaws.com/k.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=00";
+    let Classification::Known(c) = classify("GET", presigned, &[], "") else {
+        panic!("unknown")
+    };
+    assert_eq!((c.operation, c.presigned), ("GetObject", true));
+    assert_eq!(
+        c.params,
+        json!({"Bucket": "b", "Key": "k.txt"}),
+        "auth parameters are not request parameters"
+    );
+    // SigV2 query presign (`aws s3 presign`): no scope, the host decides.
+    let Classification::Known(c) = classify(
+        "GET",
+        "https://b.s3.amazonaws.com/k.txt?AWSAccessKeyId=AKID&Expires=1&Signature=x",
+        &[],
+        "",
+    ) else {
+        panic!("unknown")
+    };
+    assert_eq!((c.operation, c.presigned), ("GetObject", true));
+}
+
+#[test]
+fn what_cannot_be_classified_is_unknown_with_a_reason() {
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: [Case; 4] = [
+        (
+            "GET",
+            "https://example.com/",
+            vec![],
+            "",
+            "not an AWS API host",
+        ),
+        (
+            "POST",
+            "https://iam.amazonaws.com/",
+            vec![("Content-Type", "application/x-www-form-urlencoded")],
+            "Action=NoSuchThing&Version=2010-05-08",
+            "NoSuchThing",
+        ),
+        (
+            "POST",
+            "https://dynamodb.us-east-1.amazonaws.com/",
+            vec![("X-Amz-Target", "DynamoDB_20120810.PutItem")],
+            "{not json",
+            "malformed JSON",
+        ),
+        (
+            "PATCH",
+            "https://b.s3.amazonaws.com/k",
+            vec![],
+            "",
+            "no operation",
+        ),
+    ];
+    for (method, url, headers, body, why) in cases {
+        let service = if url.contains("iam") {
+            "iam"
+        } else if url.contains("dynamodb") {
+            "dynamodb"
+        } else {
+            "s3"
+        };
+        let auth = auth("us-east-1", service);
+        let mut all = vec![("Authorization", auth.as_str())];
+        all.extend(headers);
+        match classify(method, url, &all, body) {
+            Classification::Unknown(u) => assert!(u.reason.contains(why), "{url}: {}", u.reason),
+            Classification::Known(c) => panic!("{url} classified as {}:{}", c.api, c.operation),
+        }
+    }
+}
+
+#[test]
+fn explain_reads_raw_http_requests_and_reports_bad_input() {
+    let raw = "PUT /k HTTP/1.1\r\nHost: b.s3.us-east-1.amazonaws.com\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nx-amz-copy-source: src/k\r\n\r\n";
+    let out = Command::new(BIN)
+        .arg("explain")
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(raw.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["operation"], "CopyObject");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "not json\n{\"method\":\"GET\",\"url\":\"/relative\"}\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["explain", "--jsonl"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a request object")
+    );
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("names no host")
+    );
+}
