@@ -107,14 +107,7 @@ impl Proxy {
                 .max_concurrent_streams(limits.max_h2_streams)
                 .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
             let connection = builder.serve_connection(io, service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => result,
-                _ = self.draining.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            }
+            serve_until_drained!(connection, self.draining)
         } else {
             let mut builder = http1::Builder::new();
             builder
@@ -123,14 +116,7 @@ impl Proxy {
                 .max_headers(limits.max_header_count)
                 .max_header_size(limits.max_header_bytes);
             let connection = builder.serve_connection(io, service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => result,
-                _ = self.draining.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            }
+            serve_until_drained!(connection, self.draining)
         };
         if let Err(e) = result {
             tracing::debug!(agent.addr = %peer, error = %e, "intercepted connection ended with an error");

@@ -11,6 +11,23 @@
 //! Every connection task is tracked, so shutdown can stop accepting, ask connections to
 //! finish their in-flight requests, and wait up to the drain deadline.
 
+/// Run a hyper connection to completion; once `draining` is cancelled, ask it to finish
+/// its in-flight requests and close (`graceful_shutdown`), and wait for that. (A macro:
+/// hyper's connection types share the method but no trait covering all three.)
+macro_rules! serve_until_drained {
+    ($connection:expr, $draining:expr) => {{
+        let connection = $connection;
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => result,
+            _ = $draining.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        }
+    }};
+}
+
 mod intercept;
 pub mod pipeline;
 pub mod refusal;
@@ -178,14 +195,7 @@ impl Proxy {
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
-        tokio::pin!(connection);
-        let result = tokio::select! {
-            result = connection.as_mut() => result,
-            _ = self.draining.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-        };
+        let result = serve_until_drained!(connection, self.draining);
         if let Err(e) = result {
             tracing::debug!(agent.addr = %peer, error = %e, "proxy connection ended with an error");
         }

@@ -324,25 +324,7 @@ fn identify<'c>(
         }
         match rest::find(service, method, &rest_path, query, headers, express_control) {
             RestMatch::One(matched) => {
-                let protocol = if service.speaks("rest-xml") {
-                    "rest-xml"
-                } else {
-                    "rest-json"
-                };
-                let params = rest_params(
-                    matched.operation,
-                    &matched.labels,
-                    query,
-                    request,
-                    endpoint,
-                    protocol,
-                )?;
-                return Ok(Identified {
-                    service,
-                    operation: matched.operation,
-                    protocol,
-                    params,
-                });
+                return from_rest(service, &matched, query, request, endpoint);
             }
             RestMatch::Ambiguous(names) => ambiguous.extend(
                 names
@@ -371,29 +353,11 @@ fn identify<'c>(
                 headers,
                 express_control,
             ) {
-                let protocol = if service.speaks("rest-xml") {
-                    "rest-xml"
-                } else {
-                    "rest-json"
-                };
                 let get = RequestView {
                     body: &[],
                     ..*request
                 };
-                let params = rest_params(
-                    matched.operation,
-                    &matched.labels,
-                    &as_query,
-                    &get,
-                    endpoint,
-                    protocol,
-                )?;
-                return Ok(Identified {
-                    service,
-                    operation: matched.operation,
-                    protocol,
-                    params,
-                });
+                return from_rest(service, &matched, &as_query, &get, endpoint);
             }
         }
     }
@@ -453,6 +417,35 @@ fn s3_path(endpoint: &Endpoint<'_>, path: &str) -> String {
         ) => format!("/{bucket}{path}"),
         _ => path.to_string(),
     }
+}
+
+/// A REST match as an identified call.
+fn from_rest<'c>(
+    service: &'c Service,
+    matched: &rest::Matched<'c>,
+    query: &Query<'_>,
+    request: &RequestView<'_>,
+    endpoint: &Endpoint<'_>,
+) -> Result<Identified<'c>, String> {
+    let protocol = if service.speaks("rest-xml") {
+        "rest-xml"
+    } else {
+        "rest-json"
+    };
+    let params = rest_params(
+        matched.operation,
+        &matched.labels,
+        query,
+        request,
+        endpoint,
+        protocol,
+    )?;
+    Ok(Identified {
+        service,
+        operation: matched.operation,
+        protocol,
+        params,
+    })
 }
 
 /// REST params: path labels, query members, header members, and the body (the payload
