@@ -42,6 +42,13 @@ pub enum Command {
         #[arg(long)]
         jsonl: bool,
     },
+    /// Manage agents and their Airlock-issued keys.
+    Agents {
+        #[arg(long, short, default_value = "airlock.yaml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
     /// Work with the configuration file.
     Config {
         #[command(subcommand)]
@@ -56,4 +63,37 @@ pub enum ConfigCommand {
         #[arg(long, short, default_value = "airlock.yaml")]
         config: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Add an agent; prints its access key id and secret (shown once, never stored).
+    Add {
+        name: String,
+        /// The human responsible (e-mail); can never approve this agent's calls.
+        #[arg(long)]
+        owner: String,
+        /// IAM role ARN Airlock assumes for the agent's calls.
+        #[arg(long)]
+        role: String,
+        /// The agent's AWS account (default: the role's).
+        #[arg(long)]
+        account: Option<String>,
+        /// A label, `key=value` (repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+    },
+    /// List agents (no secrets).
+    List,
+    /// Issue a new key for an agent; the old one stops working.
+    Rotate { name: String },
+    /// Remove an agent; its key stops working.
+    Remove { name: String },
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not key=value")),
+    }
 }

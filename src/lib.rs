@@ -5,6 +5,7 @@
 //!
 //! | module      | owns                                                                    |
 //! |-------------|-------------------------------------------------------------------------|
+//! | [`agents`]  | agents and their Airlock-issued keys (secrets derived from a 0600 server key) |
 //! | [`cli`]     | the command line (clap derive only)                                     |
 //! | [`config`]  | `airlock.yaml`: structs with documented defaults; every error with its line |
 //! | [`yamlmap`] | dotted path → line in a YAML file (config now, rule files later)        |
@@ -26,6 +27,7 @@
 //! phases (authenticate, classify, decide, hold, re-sign, audit) plug in. Generated data
 //! (the AWS API catalog) lives in `data/`, with the script that makes it.
 
+pub mod agents;
 pub mod cli;
 pub mod cloud;
 pub mod config;

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use airlock::cli::{Cli, Command, ConfigCommand};
+use airlock::agents::{Registry, ServerKey};
+use airlock::cli::{AgentsCommand, Cli, Command, ConfigCommand};
 use airlock::config::{self, Config};
 use airlock::init::{self, CONFIG_FILE};
 use airlock::server::Server;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check { config },
         } => check(&config),
         Command::Explain { file, jsonl } => explain(file.as_deref(), jsonl),
+        Command::Agents { config, command } => agents(&config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -44,6 +46,76 @@ fn explain(file: Option<&Path>, jsonl: bool) -> anyhow::Result<()> {
             airlock::explain::run(&mut std::io::BufReader::new(file), &mut output, jsonl)?
         }
         None => airlock::explain::run(&mut std::io::stdin().lock(), &mut output, jsonl)?,
+    }
+    Ok(())
+}
+
+/// `airlock agents …`: edit the agent list; print a new secret exactly once.
+fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
+    let config = if config_path.exists() {
+        config::load(config_path)?
+    } else {
+        Config::default()
+    };
+    let file = config.resolve(&config.agents.file);
+    let key_file = config.resolve(&config.agents.key_file);
+    let mut registry = Registry::load(&file)?;
+    let print_key = |agent: &airlock::agents::Agent, key: &ServerKey| {
+        let secret = key.secret(&agent.access_key_id);
+        println!(
+            "# Agent `{}` (owner {}, role {}). The secret is shown once; Airlock stores none.",
+            agent.name, agent.owner, agent.role
+        );
+        println!("export AWS_ACCESS_KEY_ID={}", agent.access_key_id);
+        println!("export AWS_SECRET_ACCESS_KEY={}", secret.expose());
+    };
+    match command {
+        AgentsCommand::Add {
+            name,
+            owner,
+            role,
+            account,
+            labels,
+        } => {
+            let key = ServerKey::load(&key_file, true)?;
+            let agent = registry
+                .add(
+                    &name,
+                    &owner,
+                    &role,
+                    account.as_deref(),
+                    labels.into_iter().collect(),
+                )?
+                .clone();
+            registry.save()?;
+            print_key(&agent, &key);
+        }
+        AgentsCommand::Rotate { name } => {
+            let key = ServerKey::load(&key_file, false)?;
+            let agent = registry.rotate(&name)?.clone();
+            registry.save()?;
+            print_key(&agent, &key);
+        }
+        AgentsCommand::Remove { name } => {
+            let agent = registry.remove(&name)?;
+            registry.save()?;
+            println!(
+                "removed agent `{}` (key {} no longer works)",
+                agent.name, agent.access_key_id
+            );
+        }
+        AgentsCommand::List => {
+            println!(
+                "{:<24} {:<28} {:<22} {:<14} ROLE",
+                "NAME", "OWNER", "ACCESS KEY", "ACCOUNT"
+            );
+            for a in registry.agents() {
+                println!(
+                    "{:<24} {:<28} {:<22} {:<14} {}",
+                    a.name, a.owner, a.access_key_id, a.account, a.role
+                );
+            }
+        }
     }
     Ok(())
 }

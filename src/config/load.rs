@@ -187,10 +187,11 @@ fn set_section(config: &mut Config, key: &str, value: Value) -> Result<(), (Stri
         "limits" => de(key, value, &mut config.limits),
         "shutdown" => de(key, value, &mut config.shutdown),
         "log" => de(key, value, &mut config.log),
+        "agents" => de(key, value, &mut config.agents),
         other => Err((
             other.to_string(),
             "unknown section; expected one of proxy, control, ca, intercept, tunnel, upstream, \
-             limits, shutdown, log"
+             limits, shutdown, log, agents"
                 .to_string(),
         )),
     }

@@ -47,6 +47,8 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_H2_STREAMS: u32 = 128;
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+pub const DEFAULT_AGENTS_FILE: &str = "agents.yaml";
+pub const DEFAULT_AGENTS_KEY_FILE: &str = "certs/agents.key";
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -63,6 +65,7 @@ pub struct Config {
     pub limits: Limits,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
+    pub agents: AgentsConfig,
     /// The directory relative paths are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -80,6 +83,7 @@ impl Default for Config {
             limits: Limits::default(),
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
+            agents: AgentsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -246,6 +250,25 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Text,
             level: DEFAULT_LOG_LEVEL.to_string(),
+        }
+    }
+}
+
+/// Where agents are listed and the key their secrets derive from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// The agent list (no secrets; reviewable).
+    pub file: PathBuf,
+    /// 32 random bytes, mode 0600; every agent secret is derived from it.
+    pub key_file: PathBuf,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            file: PathBuf::from(DEFAULT_AGENTS_FILE),
+            key_file: PathBuf::from(DEFAULT_AGENTS_KEY_FILE),
         }
     }
 }

@@ -1,0 +1,476 @@
+//! Agents: who may call through Airlock, with Airlock-issued keys (never real cloud keys).
+//!
+//! `agents.yaml` lists each agent (name, owner, role, account, labels, access key id) and
+//! holds no secret, so the security team can review it. Each agent's secret is derived:
+//! `HMAC-SHA256(server key, "airlock-agent-secret-v1:" + access key id)`, where the server
+//! key is 32 random bytes in a 0600 file. Nothing secret is stored elsewhere, rotation is a
+//! new access key id, and removal deletes the entry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// Prefix of every Airlock access key id: never confused with AWS's `AKIA`/`ASIA` keys.
+pub const KEY_ID_PREFIX: &str = "AIRL";
+const KEY_ID_RANDOM_CHARS: usize = 16;
+const SECRET_LEN: usize = 40;
+const SERVER_KEY_LEN: usize = 32;
+const DERIVATION_LABEL: &[u8] = b"airlock-agent-secret-v1:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(
+        "{path} has mode {mode:o}; the agent key must be readable by its owner only (chmod 600)"
+    )]
+    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
+    move |source| AgentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An agent as `agents.yaml` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub name: String,
+    /// The human responsible (an e-mail address); never an approver of the agent's calls.
+    pub owner: String,
+    /// The IAM role Airlock assumes for this agent's calls.
+    pub role: String,
+    /// The agent's AWS account (defaults to the role's).
+    pub account: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub access_key_id: String,
+    pub created: String,
+}
+
+/// An agent's secret access key. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The 32-byte key agent secrets are derived from.
+pub struct ServerKey([u8; SERVER_KEY_LEN]);
+
+impl fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerKey(***)")
+    }
+}
+
+impl ServerKey {
+    /// Load the key, creating it (0600) if `create` and it does not exist. Refuses a key
+    /// file readable by group or others.
+    pub fn load(path: &Path, create: bool) -> Result<ServerKey, AgentError> {
+        if !path.exists() && create {
+            let mut bytes = [0u8; SERVER_KEY_LEN];
+            crate::tls::crypto_provider()
+                .secure_random
+                .fill(&mut bytes)
+                .map_err(|_| AgentError::Usage("the system random generator failed".into()))?;
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(io(dir))?;
+            }
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io(path))?;
+            file.write_all(&bytes).map_err(io(path))?;
+            file.sync_all().map_err(io(path))?;
+            return Ok(ServerKey(bytes));
+        }
+        let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(AgentError::KeyPermissions {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+        let bytes = fs::read(path).map_err(io(path))?;
+        let key = bytes.try_into().map_err(|_| AgentError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("expected {SERVER_KEY_LEN} bytes"),
+        })?;
+        Ok(ServerKey(key))
+    }
+
+    /// The secret for `access_key_id`.
+    pub fn secret(&self, access_key_id: &str) -> Secret {
+        // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
+        mac.update(DERIVATION_LABEL);
+        mac.update(access_key_id.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(digest);
+        Secret(encoded[..SECRET_LEN].to_string())
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentsFile {
+    #[serde(default)]
+    agents: Vec<Agent>,
+}
+
+const HEADER: &str = "# Airlock agents, managed with `airlock agents add|rotate|remove`.\n\
+# No secrets here: each agent's secret is derived from the 0600 agent key.\n";
+
+/// The agents and the key their secrets derive from.
+#[derive(Debug)]
+pub struct Registry {
+    path: PathBuf,
+    agents: Vec<Agent>,
+    by_key: HashMap<String, usize>,
+}
+
+impl Registry {
+    /// Load `path` (an absent file is an empty registry).
+    pub fn load(path: &Path) -> Result<Registry, AgentError> {
+        let file: AgentsFile = match fs::read_to_string(path) {
+            Ok(text) => serde_yaml_ng::from_str(&text).map_err(|e| AgentError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AgentsFile::default(),
+            Err(e) => return Err(io(path)(e)),
+        };
+        let mut registry = Registry {
+            path: path.to_path_buf(),
+            agents: Vec::new(),
+            by_key: HashMap::new(),
+        };
+        for agent in file.agents {
+            registry.insert(agent)?;
+        }
+        Ok(registry)
+    }
+
+    fn insert(&mut self, agent: Agent) -> Result<(), AgentError> {
+        let invalid = |message: String| AgentError::Invalid {
+            path: self.path.clone(),
+            message,
+        };
+        if self.agents.iter().any(|a| a.name == agent.name) {
+            return Err(invalid(format!("agent `{}` is listed twice", agent.name)));
+        }
+        if self.by_key.contains_key(&agent.access_key_id) {
+            return Err(invalid(format!(
+                "access key {} is listed twice",
+                agent.access_key_id
+            )));
+        }
+        self.by_key
+            .insert(agent.access_key_id.clone(), self.agents.len());
+        self.agents.push(agent);
+        Ok(())
+    }
+
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
+    }
+
+    /// The agent holding `access_key_id`.
+    pub fn by_access_key(&self, access_key_id: &str) -> Option<&Agent> {
+        self.by_key.get(access_key_id).map(|&i| &self.agents[i])
+    }
+
+    /// Add an agent with a fresh access key id; returns it.
+    pub fn add(
+        &mut self,
+        name: &str,
+        owner: &str,
+        role: &str,
+        account: Option<&str>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<&Agent, AgentError> {
+        validate_name(name)?;
+        validate_owner(owner)?;
+        let role_account = validate_role(role)?;
+        let account = match account {
+            Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
+            Some(a) => {
+                return Err(AgentError::Usage(format!(
+                    "--account `{a}` is not a 12-digit AWS account id"
+                )));
+            }
+            None => role_account,
+        };
+        if self.agents.iter().any(|a| a.name == name) {
+            return Err(AgentError::Usage(format!(
+                "an agent named `{name}` exists; rotate or remove it"
+            )));
+        }
+        let agent = Agent {
+            name: name.to_string(),
+            owner: owner.to_string(),
+            role: role.to_string(),
+            account,
+            labels,
+            access_key_id: new_key_id()?,
+            created: now_rfc3339(),
+        };
+        self.insert(agent)?;
+        Ok(&self.agents[self.agents.len() - 1])
+    }
+
+    /// Give `name` a new access key id (the old key stops working).
+    pub fn rotate(&mut self, name: &str) -> Result<&Agent, AgentError> {
+        let i = self.position(name)?;
+        let new_id = new_key_id()?;
+        let old = std::mem::replace(&mut self.agents[i].access_key_id, new_id.clone());
+        self.by_key.remove(&old);
+        self.by_key.insert(new_id, i);
+        Ok(&self.agents[i])
+    }
+
+    pub fn remove(&mut self, name: &str) -> Result<Agent, AgentError> {
+        let i = self.position(name)?;
+        let agent = self.agents.remove(i);
+        self.by_key = self
+            .agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.access_key_id.clone(), i))
+            .collect();
+        Ok(agent)
+    }
+
+    fn position(&self, name: &str) -> Result<usize, AgentError> {
+        self.agents
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| AgentError::Usage(format!("no agent named `{name}`")))
+    }
+
+    /// Write the registry back atomically.
+    pub fn save(&self) -> Result<(), AgentError> {
+        let body = serde_yaml_ng::to_string(&AgentsFile {
+            agents: self.agents.clone(),
+        })
+        .map_err(|e| AgentError::Invalid {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        let tmp = self.path.with_extension("tmp");
+        fs::write(&tmp, format!("{HEADER}{body}")).map_err(io(&tmp))?;
+        fs::rename(&tmp, &self.path).map_err(io(&self.path))
+    }
+}
+
+/// Agent names become STS role session names: 2–64 of `[A-Za-z0-9+=,.@_-]`.
+fn validate_name(name: &str) -> Result<(), AgentError> {
+    let ok = (2..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AgentError::Usage(format!(
+            "agent name `{name}` must be 2-64 of A-Z a-z 0-9 + = , . @ _ - (it becomes the STS session name)"
+        )))
+    }
+}
+
+fn validate_owner(owner: &str) -> Result<(), AgentError> {
+    let ok = owner
+        .split_once('@')
+        .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'))
+        && !owner.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(AgentError::Usage(format!(
+            "--owner `{owner}` is not an e-mail address"
+        )))
+    }
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<path/name>`; the account on success.
+fn validate_role(role: &str) -> Result<String, AgentError> {
+    let parts: Vec<&str> = role.splitn(6, ':').collect();
+    match parts.as_slice() {
+        [
+            "arn",
+            "aws" | "aws-cn" | "aws-us-gov",
+            "iam",
+            "",
+            account,
+            resource,
+        ] if account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.starts_with("role/")
+            && resource.len() > 5 =>
+        {
+            Ok(account.to_string())
+        }
+        _ => Err(AgentError::Usage(format!(
+            "--role `{role}` is not an IAM role ARN (arn:aws:iam::123456789012:role/name)"
+        ))),
+    }
+}
+
+fn new_key_id() -> Result<String, AgentError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = [0u8; KEY_ID_RANDOM_CHARS];
+    crate::tls::crypto_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| AgentError::Usage("the system random generator failed".into()))?;
+    let random: String = bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect();
+    Ok(format!("{KEY_ID_PREFIX}{random}"))
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(dir: &Path) -> Registry {
+        Registry::load(&dir.join("agents.yaml")).unwrap()
+    }
+
+    #[test]
+    fn add_rotate_remove_round_trip_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = registry(dir.path());
+        let id = r
+            .add(
+                "ci-deployer",
+                "alice@example.com",
+                "arn:aws:iam::123456789012:role/ci",
+                None,
+                BTreeMap::new(),
+            )
+            .unwrap()
+            .access_key_id
+            .clone();
+        assert!(id.starts_with("AIRL") && id.len() == 20, "{id}");
+        r.save().unwrap();
+        let mut r = registry(dir.path());
+        assert_eq!(r.by_access_key(&id).unwrap().account, "123456789012");
+        let new_id = r.rotate("ci-deployer").unwrap().access_key_id.clone();
+        assert_ne!(new_id, id);
+        assert!(
+            r.by_access_key(&id).is_none(),
+            "the old key still works after rotation"
+        );
+        r.remove("ci-deployer").unwrap();
+        assert!(r.by_access_key(&new_id).is_none());
+        let text = std::fs::read_to_string(dir.path().join("agents.yaml")).unwrap();
+        assert!(text.contains("owner: alice@example.com"));
+    }
+
+    #[test]
+    fn bad_input_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = registry(dir.path());
+        let role = "arn:aws:iam::123456789012:role/ci";
+        assert!(r.add("x y", "a@b.c", role, None, BTreeMap::new()).is_err());
+        assert!(r.add("ci", "alice", role, None, BTreeMap::new()).is_err());
+        assert!(
+            r.add(
+                "ci",
+                "a@b.c",
+                "arn:aws:iam::123:role/ci",
+                None,
+                BTreeMap::new()
+            )
+            .is_err()
+        );
+        assert!(
+            r.add(
+                "ci",
+                "a@b.c",
+                "arn:aws:iam::123456789012:user/ci",
+                None,
+                BTreeMap::new()
+            )
+            .is_err()
+        );
+        assert!(
+            r.add("ci", "a@b.c", role, Some("12"), BTreeMap::new())
+                .is_err()
+        );
+        assert!(r.agents().is_empty());
+        r.add("ci", "a@b.c", role, None, BTreeMap::new()).unwrap();
+        assert!(
+            r.add("ci", "a@b.c", role, None, BTreeMap::new()).is_err(),
+            "duplicate name"
+        );
+    }
+
+    #[test]
+    fn secrets_are_derived_stable_and_distinct_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agents.key");
+        let key = ServerKey::load(&path, true).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = ServerKey::load(&path, false).unwrap();
+        assert_eq!(key.secret("AIRLA"), again.secret("AIRLA"));
+        assert_ne!(key.secret("AIRLA"), key.secret("AIRLB"));
+        assert_eq!(key.secret("AIRLA").expose().len(), 40);
+        assert_eq!(
+            format!("{:?} {key:?}", key.secret("AIRLA")),
+            "Secret(***) ServerKey(***)"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            ServerKey::load(&path, false),
+            Err(AgentError::KeyPermissions { .. })
+        ));
+    }
+}
