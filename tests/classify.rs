@@ -5,46 +5,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::process::Command;
+
+mod support;
 
 use airlock::cloud::{Call, Classification};
 use airlock::explain;
 use serde_json::{Value, json};
+use support::corpus::corpus;
 
 const BIN: &str = env!("CARGO_BIN_EXE_airlock");
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000";
-
-/// The Python with botocore that tests/run.sh installs.
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("AIRLOCK_TEST_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no test Python: run `bash tests/run.sh`, which installs the pinned botocore into .venv"
-    );
-    venv
-}
-
-/// botocore's own serialization of one request per operation (cached per botocore version).
-fn corpus() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = root.join("target/aws-corpus-botocore-1.44.5.jsonl");
-    if !out.exists() {
-        let tmp = out.with_extension("tmp");
-        let status = Command::new(python())
-            .arg(root.join("tests/aws/make_corpus.py"))
-            .arg(&tmp)
-            .args(["--presigned", "4"])
-            .status()
-            .expect("run make_corpus.py");
-        assert!(status.success(), "make_corpus.py failed");
-        std::fs::rename(&tmp, &out).unwrap();
-    }
-    out
-}
 
 fn iam_prefixes() -> HashMap<String, String> {
     let text = std::fs::read_to_string(concat!(

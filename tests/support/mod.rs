@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod corpus;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod endpoint;
 pub mod resources;
 pub mod rest;
+pub mod sigv4;
 
 use serde_json::{Map, Value};
 

@@ -1,0 +1,329 @@
+//! Verify an agent's SigV4 signature by recomputing it with the agent's secret (the
+//! `aws-sigv4` crate signs; there is no verify call) and comparing in constant time.
+//!
+//! What makes a recomputation match what the SDK signed:
+//! - exactly the headers listed in `SignedHeaders` (no default exclusions), `host` from
+//!   the request's authority when no `Host` header travels (HTTP/2);
+//! - time from `X-Amz-Date`, region and service from the credential scope;
+//! - the payload as declared by `x-amz-content-sha256` (a hex hash, `UNSIGNED-PAYLOAD`,
+//!   `STREAMING-…`), else the hash of the body bytes;
+//! - S3 (and its variants) signs single-encoded, unnormalized paths;
+//! - presigned URLs: the auth parameters are taken out and re-derived by the signer.
+//!
+//! Whether a declared body hash matches the body actually sent, and per-chunk signatures
+//! of `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`, are checked as the body streams.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest,
+    SignatureLocation, SigningSettings, UriPathNormalizationMode, sign,
+};
+use subtle::ConstantTimeEq;
+
+use super::auth::{self, Algorithm};
+use crate::cloud::RequestView;
+
+/// The clock skew AWS tolerates, and so does Airlock.
+pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// Why a request's signature was not accepted; each maps to AWS's own error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the request is not signed with AWS Signature Version 4")]
+    Unsigned,
+    #[error("malformed authorization: {0}")]
+    Malformed(String),
+    #[error("{0} signatures are not accepted; sign with SigV4 (AWS4-HMAC-SHA256)")]
+    Unsupported(&'static str),
+    #[error("the signature does not match")]
+    SignatureDoesNotMatch,
+    #[error("the request time {request} differs from the server time by more than 5 minutes")]
+    RequestTimeTooSkewed { request: String },
+    #[error("the presigned URL expired at {0}")]
+    Expired(String),
+}
+
+impl VerifyError {
+    /// The AWS error code SDKs know.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Unsigned => "MissingAuthenticationToken",
+            VerifyError::Malformed(_) => "IncompleteSignature",
+            VerifyError::Unsupported(_) => "InvalidRequest",
+            VerifyError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            VerifyError::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
+            VerifyError::Expired(_) => "AccessDenied",
+        }
+    }
+}
+
+/// The parts of a SigV4 signature that verification needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature<'a> {
+    pub access_key_id: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub signed_headers: Vec<&'a str>,
+    pub signature: &'a str,
+    pub amz_date: &'a str,
+    /// Presigned: how long the URL is valid for.
+    pub expires: Option<u64>,
+}
+
+impl Signature<'_> {
+    pub fn presigned(&self) -> bool {
+        self.expires.is_some()
+    }
+}
+
+/// Parse the SigV4 signature a request carries (header or presigned query).
+pub fn parse<'a>(request: &RequestView<'a>) -> Result<Signature<'a>, VerifyError> {
+    let query = request.uri.query();
+    let parsed = auth::parse(request.headers, query).ok_or(VerifyError::Unsigned)?;
+    match parsed.algorithm {
+        Algorithm::SigV4 => {}
+        Algorithm::SigV4a => return Err(VerifyError::Unsupported("SigV4a")),
+        Algorithm::SigV2 => return Err(VerifyError::Unsupported("SigV2")),
+    }
+    let missing = |what: &str| VerifyError::Malformed(format!("no {what}"));
+    let (region, service) = (
+        parsed.region.ok_or_else(|| missing("region"))?,
+        parsed.service.ok_or_else(|| missing("service"))?,
+    );
+    if parsed.presigned {
+        let q = |key: &str| {
+            query
+                .unwrap_or_default()
+                .split('&')
+                .find_map(|p| p.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        };
+        let signed = q("X-Amz-SignedHeaders").ok_or_else(|| missing("X-Amz-SignedHeaders"))?;
+        let expires = q("X-Amz-Expires").ok_or_else(|| missing("X-Amz-Expires"))?;
+        Ok(Signature {
+            access_key_id: parsed.access_key_id,
+            region,
+            service,
+            signed_headers: signed.split("%3B").flat_map(|s| s.split(';')).collect(),
+            signature: q("X-Amz-Signature").ok_or_else(|| missing("X-Amz-Signature"))?,
+            amz_date: q("X-Amz-Date").ok_or_else(|| missing("X-Amz-Date"))?,
+            expires: Some(
+                expires
+                    .parse()
+                    .map_err(|_| VerifyError::Malformed("X-Amz-Expires is not a number".into()))?,
+            ),
+        })
+    } else {
+        let header = request
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(VerifyError::Unsigned)?;
+        let field = |name: &str| {
+            header
+                .split_once(' ')
+                .map_or("", |(_, rest)| rest)
+                .split(',')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+        };
+        let amz_date = request
+            .headers
+            .get("x-amz-date")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| missing("X-Amz-Date header"))?;
+        Ok(Signature {
+            access_key_id: parsed.access_key_id,
+            region,
+            service,
+            signed_headers: field("SignedHeaders")
+                .ok_or_else(|| missing("SignedHeaders"))?
+                .split(';')
+                .collect(),
+            signature: field("Signature").ok_or_else(|| missing("Signature"))?,
+            amz_date,
+            expires: None,
+        })
+    }
+}
+
+/// S3 and its variants sign single-encoded, unnormalized paths.
+fn is_s3(service: &str) -> bool {
+    matches!(
+        service,
+        "s3" | "s3-object-lambda" | "s3express" | "s3-outposts"
+    )
+}
+
+/// `20260101T000000Z` → time.
+pub fn parse_amz_date(value: &str) -> Result<SystemTime, VerifyError> {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let parsed = time::PrimitiveDateTime::parse(value, format)
+        .map_err(|_| VerifyError::Malformed(format!("bad X-Amz-Date `{value}`")))?;
+    Ok(parsed.assume_utc().into())
+}
+
+/// Check `signature` on `request` with `secret`, at time `now`.
+pub fn verify(
+    request: &RequestView<'_>,
+    signature: &Signature<'_>,
+    secret: &str,
+    now: SystemTime,
+) -> Result<(), VerifyError> {
+    let time = parse_amz_date(signature.amz_date)?;
+    let skew = now.duration_since(time).unwrap_or_else(|e| e.duration());
+    match signature.expires {
+        Some(expires) => {
+            if time > now + MAX_SKEW {
+                return Err(VerifyError::RequestTimeTooSkewed {
+                    request: signature.amz_date.to_string(),
+                });
+            }
+            if now > time + Duration::from_secs(expires) {
+                return Err(VerifyError::Expired(signature.amz_date.to_string()));
+            }
+        }
+        None if skew > MAX_SKEW => {
+            return Err(VerifyError::RequestTimeTooSkewed {
+                request: signature.amz_date.to_string(),
+            });
+        }
+        None => {}
+    }
+
+    let s3 = is_s3(signature.service);
+    let declared = request
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok());
+    let mut settings = SigningSettings::default();
+    settings.excluded_headers = Some(Vec::new());
+    settings.percent_encoding_mode = if s3 {
+        PercentEncodingMode::Single
+    } else {
+        PercentEncodingMode::Double
+    };
+    settings.uri_path_normalization_mode = if s3 {
+        UriPathNormalizationMode::Disabled
+    } else {
+        UriPathNormalizationMode::Enabled
+    };
+    if signature.signed_headers.contains(&"x-amz-content-sha256") {
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
+    let token = request
+        .headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok());
+    settings.session_token_mode = if signature.signed_headers.contains(&"x-amz-security-token") {
+        SessionTokenMode::Include
+    } else {
+        SessionTokenMode::Exclude
+    };
+
+    // Headers the signer adds itself are not passed in.
+    let added_by_signer = ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(signature.signed_headers.len());
+    for name in &signature.signed_headers {
+        if added_by_signer.contains(name) {
+            continue;
+        }
+        let mut found = false;
+        for value in request.headers.get_all(*name) {
+            let value = value
+                .to_str()
+                .map_err(|_| VerifyError::Malformed(format!("header {name} is not text")))?;
+            headers.push((name, value));
+            found = true;
+        }
+        if !found {
+            if *name == "host" {
+                headers.push(("host", request.host));
+            } else {
+                return Err(VerifyError::Malformed(format!(
+                    "signed header {name} is missing"
+                )));
+            }
+        }
+    }
+
+    let uri;
+    let body = if let Some(expires) = signature.expires {
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(expires));
+        uri = without_auth_params(request.uri);
+        if s3 {
+            SignableBody::UnsignedPayload
+        } else {
+            SignableBody::Bytes(request.body)
+        }
+    } else {
+        uri = request.uri.to_string();
+        match declared {
+            Some(hash) => SignableBody::Precomputed(hash.to_string()),
+            None => SignableBody::Bytes(request.body),
+        }
+    };
+
+    let identity = Credentials::new(
+        signature.access_key_id,
+        secret,
+        token.map(str::to_string),
+        None,
+        "airlock-agent",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(signature.region)
+        .name(signature.service)
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(|e| VerifyError::Malformed(e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(request.method.as_str(), uri, headers.into_iter(), body)
+        .map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    let expected = sign(signable, &params).map_err(|e| VerifyError::Malformed(e.to_string()))?;
+    if bool::from(
+        expected
+            .signature()
+            .as_bytes()
+            .ct_eq(signature.signature.as_bytes()),
+    ) {
+        Ok(())
+    } else {
+        Err(VerifyError::SignatureDoesNotMatch)
+    }
+}
+
+const PRESIGN_PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
+
+/// The URI with presign parameters removed (the signer re-derives them).
+fn without_auth_params(uri: &http::Uri) -> String {
+    let path = uri.path();
+    let Some(query) = uri.query() else {
+        return path.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            !PRESIGN_PARAMS.contains(&key)
+        })
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}

@@ -1,0 +1,44 @@
+//! The botocore corpus: one request per AWS operation, serialized and signed by botocore
+//! itself (tests/aws/make_corpus.py) with the documented example key at a fixed time.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example credentials botocore signed the corpus with.
+pub const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+/// The corpus's signing time, 2026-01-01T00:00:00Z, as Unix seconds.
+pub const SIGNED_AT: u64 = 1_767_225_600;
+
+/// The Python with botocore that tests/run.sh installs.
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("AIRLOCK_TEST_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no test Python: run `bash tests/run.sh`, which installs the pinned botocore into .venv"
+    );
+    venv
+}
+
+/// The corpus file, generated once per botocore version (and shared by parallel tests).
+pub fn corpus() -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/aws-corpus-botocore-1.44.5.jsonl");
+    if !out.exists() {
+        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+        let status = Command::new(python())
+            .arg(root.join("tests/aws/make_corpus.py"))
+            .arg(&tmp)
+            .args(["--presigned", "4"])
+            .status()
+            .expect("run make_corpus.py");
+        assert!(status.success(), "make_corpus.py failed");
+        std::fs::rename(&tmp, &out).expect("rename corpus");
+    }
+    out
+}
