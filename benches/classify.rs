@@ -79,5 +79,88 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, load, bench);
+/// SigV4 verification of a small signed request (issue 4 target: ≤ 10 µs).
+fn verify(c: &mut Criterion) {
+    use airlock::cloud::aws::sigv4;
+    use aws_credential_types::Credentials;
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let time = sigv4::parse_amz_date("20260101T000000Z").unwrap();
+    let body = "Action=AttachRolePolicy&Version=2010-05-08&RoleName=ci&PolicyArn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FAdmin";
+    let identity = Credentials::new("AKIDEXAMPLE", secret, None, None, "bench").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("iam")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let headers = [
+        ("host", "iam.amazonaws.com"),
+        (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+    ];
+    let signable = SignableRequest::new(
+        "POST",
+        "https://iam.amazonaws.com/",
+        headers.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut raw = String::from(
+        "POST / HTTP/1.1\r\nHost: iam.amazonaws.com\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n",
+    );
+    for (name, value) in instructions.headers() {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str("\r\n");
+    raw.push_str(body);
+    let request = request(&raw);
+    let view = request.view();
+    let signature = sigv4::parse(&view).unwrap();
+    sigv4::verify(&view, &signature, secret, time).unwrap();
+    let session = sigv4::SigningCredentials {
+        access_key_id: "ASIAEXAMPLESESSION01",
+        secret: "session-secret-0123456789abcdefghijklmno",
+        session_token: Some("FwoGZXIvYXdzEXAMPLETOKEN"),
+    };
+    let signed: Vec<&str> = signature.signed_headers.clone();
+    let mut template = http::Request::builder().method("POST").uri("/");
+    for (k, v) in &request.headers {
+        template = template.header(k, v);
+    }
+    let (parts, ()) = template.body(()).unwrap().into_parts();
+    c.bench_function("sigv4_resign_small_request", |b| {
+        b.iter_batched(
+            || parts.clone(),
+            |mut p| {
+                sigv4::resign(
+                    &mut p,
+                    "iam.amazonaws.com",
+                    sigv4::Payload::Bytes(body.as_bytes()),
+                    &signed,
+                    &session,
+                    "us-east-1",
+                    "iam",
+                    time,
+                )
+                .unwrap()
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("sigv4_verify_small_request", |b| {
+        b.iter(|| {
+            let signature = sigv4::parse(black_box(&view)).unwrap();
+            sigv4::verify(&view, &signature, secret, time).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, load, bench, verify);
 criterion_main!(benches);

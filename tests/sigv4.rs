@@ -172,3 +172,87 @@ fn presigned_urls_verify_until_they_expire() {
         assert_ne!(check(&bad, SECRET, at(SIGNED_AT + 60)), Ok(()));
     }
 }
+
+#[test]
+fn resigned_requests_verify_with_the_session_credentials_and_keep_host() {
+    use airlock::cloud::aws::sigv4::{Payload, SigningCredentials, resign};
+    let session = SigningCredentials {
+        access_key_id: "ASIAEXAMPLESESSION01",
+        secret: "session-secret-0123456789abcdefghijklmno",
+        session_token: Some("FwoGZXIvYXdzEXAMPLETOKEN"),
+    };
+    let text = std::fs::read_to_string(corpus()).unwrap();
+    let mut count = 0;
+    for line in text.lines().filter(|l| !l.contains("\"presigned\": true")) {
+        let original = parse_json(line).unwrap();
+        let view = original.view();
+        let Ok(signature) = sigv4::parse(&view) else {
+            continue;
+        };
+        let declared = original
+            .headers
+            .get("x-amz-content-sha256")
+            .map(|v| v.to_str().unwrap().to_string());
+        let mut builder = http::Request::builder()
+            .method(original.method.clone())
+            .uri(original.uri.clone());
+        for (k, v) in &original.headers {
+            builder = builder.header(k, v);
+        }
+        let (mut parts, ()) = builder.body(()).unwrap().into_parts();
+        let payload = match &declared {
+            Some(hash) => Payload::Declared(hash),
+            None => Payload::Bytes(&original.body),
+        };
+        let signed = signature.signed_headers.clone();
+        resign(
+            &mut parts,
+            &original.host,
+            payload,
+            &signed,
+            &session,
+            signature.region,
+            signature.service,
+            at(SIGNED_AT + 10),
+        )
+        .unwrap();
+        assert!(
+            !parts.headers.contains_key("host") || parts.headers["host"] == original.host.as_str()
+        );
+        let resigned = OwnedRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            host: original.host.clone(),
+            body: original.body.clone(),
+        };
+        let view = resigned.view();
+        let new_signature = sigv4::parse(&view).unwrap();
+        assert_eq!(new_signature.access_key_id, "ASIAEXAMPLESESSION01");
+        let mut expected: Vec<&str> = signed
+            .iter()
+            .copied()
+            .chain(["x-amz-security-token"])
+            .collect();
+        expected.sort();
+        expected.dedup();
+        assert_eq!(
+            new_signature.signed_headers, expected,
+            "the re-signed header set is the agent's, plus the token"
+        );
+        assert_eq!(
+            sigv4::verify(&view, &new_signature, session.secret, at(SIGNED_AT + 10)),
+            Ok(()),
+            "{line}"
+        );
+        assert_eq!(
+            resigned.headers["x-amz-security-token"],
+            "FwoGZXIvYXdzEXAMPLETOKEN"
+        );
+        count += 1;
+        if count == 3000 {
+            break;
+        }
+    }
+    assert_eq!(count, 3000);
+}

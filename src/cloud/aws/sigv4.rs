@@ -327,3 +327,110 @@ fn without_auth_params(uri: &http::Uri) -> String {
         format!("{path}?{}", kept.join("&"))
     }
 }
+
+/// Credentials to re-sign with (the agent's short-lived role session).
+pub struct SigningCredentials<'a> {
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+    pub session_token: Option<&'a str>,
+}
+
+/// The payload of a request being re-signed.
+pub enum Payload<'a> {
+    /// As declared by `x-amz-content-sha256` (kept, and signed).
+    Declared(&'a str),
+    /// The whole (small, buffered) body.
+    Bytes(&'a [u8]),
+}
+
+/// Re-sign a request for forwarding: remove the agent's authentication (header or presign
+/// parameters), then sign with `credentials` for `region`/`service` at `time`, keeping
+/// `Host` exactly. Exactly the headers the agent's SDK signed (`signed_headers`) are
+/// signed again — a set known to reach AWS unchanged; headers nobody signed (user-agent,
+/// framing that HTTP/2 → HTTP/1.1 may change) stay out of the signature.
+#[allow(clippy::too_many_arguments)]
+pub fn resign(
+    parts: &mut http::request::Parts,
+    host: &str,
+    payload: Payload<'_>,
+    signed_headers: &[&str],
+    credentials: &SigningCredentials<'_>,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+) -> Result<(), VerifyError> {
+    let err = |e: &dyn std::fmt::Display| VerifyError::Malformed(e.to_string());
+    for name in ["authorization", "x-amz-date", "x-amz-security-token"] {
+        parts.headers.remove(name);
+    }
+    if parts
+        .uri
+        .query()
+        .is_some_and(|q| q.contains("X-Amz-Signature="))
+    {
+        let clean = without_auth_params(&parts.uri);
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        uri.path_and_query = Some(clean.parse().map_err(|e| err(&e))?);
+        parts.uri = http::Uri::from_parts(uri).map_err(|e| err(&e))?;
+    }
+    let s3 = is_s3(service);
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = if s3 {
+        PercentEncodingMode::Single
+    } else {
+        PercentEncodingMode::Double
+    };
+    settings.uri_path_normalization_mode = if s3 {
+        UriPathNormalizationMode::Disabled
+    } else {
+        UriPathNormalizationMode::Enabled
+    };
+    let body = match payload {
+        Payload::Declared(hash) => {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+            parts.headers.remove("x-amz-content-sha256");
+            SignableBody::Precomputed(hash.to_string())
+        }
+        Payload::Bytes(bytes) => SignableBody::Bytes(bytes),
+    };
+    settings.excluded_headers = Some(Vec::new());
+    let added_by_signer = ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+    let mut headers: Vec<(&str, &str)> = vec![("host", host)];
+    for name in signed_headers
+        .iter()
+        .filter(|n| **n != "host" && !added_by_signer.contains(n))
+    {
+        for value in parts.headers.get_all(*name) {
+            headers.push((name, value.to_str().map_err(|e| err(&e))?));
+        }
+    }
+    let identity = Credentials::new(
+        credentials.access_key_id,
+        credentials.secret,
+        credentials.session_token.map(str::to_string),
+        None,
+        "airlock-session",
+    )
+    .into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(|e| err(&e))?
+        .into();
+    let uri = parts.uri.to_string();
+    let signable = SignableRequest::new(parts.method.as_str(), uri, headers.into_iter(), body)
+        .map_err(|e| err(&e))?;
+    let (instructions, _signature) = sign(signable, &params).map_err(|e| err(&e))?.into_parts();
+    for (name, value) in instructions.headers() {
+        let value = http::HeaderValue::from_str(value).map_err(|e| err(&e))?;
+        parts.headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| err(&e))?,
+            value,
+        );
+    }
+    Ok(())
+}
