@@ -17,6 +17,7 @@
 //! | [`proxy::upstream`] | pooled upstream client, `upstream.routes`                       |
 //! | [`proxy::refusal`]  | typed refusals and the one function that renders them           |
 //! | [`cloud`]   | what a call does: the cloud-neutral `Call`; [`cloud::aws`] classifies AWS requests |
+//! | [`credentials`] | Airlock's base AWS credentials and per-agent STS role sessions (cached, single-flight) |
 //! | [`explain`] | `airlock explain`: raw or JSON Lines requests → one classification per line |
 //! | [`control`] | `/healthz`, `/readyz`, `/metrics`                                       |
 //! | [`metrics`] | the Prometheus registry and every `airlock_*` metric                    |
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod control;
+pub mod credentials;
 pub mod explain;
 pub mod hosts;
 pub mod init;

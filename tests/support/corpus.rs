@@ -4,24 +4,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use super::python;
+
 /// The example credentials botocore signed the corpus with.
 pub const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
 pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 /// The corpus's signing time, 2026-01-01T00:00:00Z, as Unix seconds.
 pub const SIGNED_AT: u64 = 1_767_225_600;
-
-/// The Python with botocore that tests/run.sh installs.
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("AIRLOCK_TEST_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no test Python: run `bash tests/run.sh`, which installs the pinned botocore into .venv"
-    );
-    venv
-}
 
 /// The corpus file, generated once per botocore version (and shared by parallel tests).
 pub fn corpus() -> PathBuf {

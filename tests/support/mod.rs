@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod corpus;
+pub mod moto;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
@@ -22,6 +23,19 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub use upstream::TestPki;
+
+/// The Python with the pinned test tools (botocore, moto) that tests/run.sh installs.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("AIRLOCK_TEST_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no test Python: run `bash tests/run.sh`, which installs the pinned test tools into .venv"
+    );
+    venv
+}
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_airlock");
 

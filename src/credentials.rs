@@ -1,0 +1,149 @@
+//! Short-lived credentials per agent: Airlock's own base credentials come from the standard
+//! AWS chain (`aws-config`: environment, shared profile, web identity, container, IMDS);
+//! each agent's calls are signed with an STS AssumeRole session into the agent's role.
+//!
+//! Sessions are named after the agent and carry `SourceIdentity` = agent and session tags
+//! `airlock-agent` / `airlock-owner`, so CloudTrail attributes every call. They are cached
+//! per agent, refreshed `refresh_before` ahead of expiry, and fetched single-flight: many
+//! concurrent requests of one agent make one AssumeRole call.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sts::types::Tag;
+use dashmap::DashMap;
+use tokio::sync::Mutex;
+
+use crate::agents::{Agent, Secret};
+
+pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(900);
+pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("cannot assume role {role} for agent `{agent}`: {message}")]
+    AssumeRole {
+        agent: String,
+        role: String,
+        message: String,
+    },
+}
+
+/// One agent's role session.
+pub struct SessionCredentials {
+    pub access_key_id: String,
+    pub secret: Secret,
+    pub session_token: Secret,
+    pub expiration: SystemTime,
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<agent>`.
+    pub assumed_role_arn: String,
+}
+
+impl std::fmt::Debug for SessionCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .field("assumed_role_arn", &self.assumed_role_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of the broker (the `credentials` config section).
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    pub region: String,
+    /// Override the STS endpoint (tests, VPC endpoints); default: AWS's regional endpoint.
+    pub sts_endpoint: Option<String>,
+    pub session_duration: Duration,
+    pub refresh_before: Duration,
+}
+
+type Slot = Arc<Mutex<Option<Arc<SessionCredentials>>>>;
+
+pub struct Broker {
+    sts: aws_sdk_sts::Client,
+    settings: BrokerSettings,
+    sessions: DashMap<String, Slot>,
+}
+
+impl Broker {
+    /// Load Airlock's base credentials from the standard chain and build the STS client.
+    pub async fn new(settings: BrokerSettings) -> Broker {
+        let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(settings.region.clone()))
+            .load()
+            .await;
+        let mut sts = aws_sdk_sts::config::Builder::from(&base);
+        if let Some(endpoint) = &settings.sts_endpoint {
+            sts = sts.endpoint_url(endpoint);
+        }
+        Broker {
+            sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            settings,
+            sessions: DashMap::new(),
+        }
+    }
+
+    /// The agent's current session, assuming its role if there is none or it is due for
+    /// refresh. Concurrent callers for one agent wait for a single AssumeRole.
+    pub async fn session(
+        &self,
+        agent: &Agent,
+    ) -> Result<Arc<SessionCredentials>, CredentialsError> {
+        let slot = Arc::clone(&*self.sessions.entry(agent.name.clone()).or_default());
+        let mut current = slot.lock().await;
+        if let Some(session) = current.as_ref() {
+            let left = session
+                .expiration
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            if left > self.settings.refresh_before {
+                return Ok(Arc::clone(session));
+            }
+        }
+        let fresh = Arc::new(self.assume(agent).await?);
+        *current = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    async fn assume(&self, agent: &Agent) -> Result<SessionCredentials, CredentialsError> {
+        let fail = |message: String| CredentialsError::AssumeRole {
+            agent: agent.name.clone(),
+            role: agent.role.clone(),
+            message,
+        };
+        let tag = |key: &str, value: &str| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .map_err(|e| fail(e.to_string()))
+        };
+        let duration = i32::try_from(self.settings.session_duration.as_secs()).unwrap_or(i32::MAX);
+        let output = self
+            .sts
+            .assume_role()
+            .role_arn(&agent.role)
+            .role_session_name(&agent.name)
+            .source_identity(&agent.name)
+            .duration_seconds(duration)
+            .tags(tag("airlock-agent", &agent.name)?)
+            .tags(tag("airlock-owner", &agent.owner)?)
+            .send()
+            .await
+            .map_err(|e| fail(aws_sdk_sts::error::DisplayErrorContext(&e).to_string()))?;
+        let credentials = output
+            .credentials
+            .ok_or_else(|| fail("STS returned no credentials".into()))?;
+        let expiration =
+            SystemTime::try_from(credentials.expiration).map_err(|e| fail(e.to_string()))?;
+        Ok(SessionCredentials {
+            access_key_id: credentials.access_key_id,
+            secret: Secret::new(credentials.secret_access_key),
+            session_token: Secret::new(credentials.session_token),
+            expiration,
+            assumed_role_arn: output.assumed_role_user.map(|u| u.arn).unwrap_or_default(),
+        })
+    }
+}

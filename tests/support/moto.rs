@@ -1,0 +1,52 @@
+//! moto's server as a local AWS: started on a free loopback port, killed on drop.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::python;
+
+pub struct Moto {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Moto {
+    /// Start `moto.server` with extra environment (e.g. `INITIAL_NO_AUTH_ACTION_COUNT`).
+    pub fn start(env: &[(&str, &str)]) -> Moto {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let child = Command::new(python())
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &addr.port().to_string(),
+            ])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto (is moto[server] installed? run bash tests/run.sh)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start on {addr}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
