@@ -14,6 +14,7 @@ mod auth;
 pub mod catalog;
 pub mod decode;
 pub mod endpoint;
+pub mod errors;
 pub mod resources;
 pub mod rest;
 pub mod sigv4;
