@@ -256,3 +256,28 @@ fn resigned_requests_verify_with_the_session_credentials_and_keep_host() {
     }
     assert_eq!(count, 3000);
 }
+
+/// The header signature of AWS's published signed-chunk example (S3 API reference,
+/// "Transferring payload in multiple chunks"): an external check of the verifier.
+#[test]
+fn the_aws_documentation_streaming_example_header_verifies() {
+    let raw = "PUT /examplebucket/chunkObject.txt HTTP/1.1\r\n\
+        Host: s3.amazonaws.com\r\n\
+        x-amz-date: 20130524T000000Z\r\n\
+        x-amz-storage-class: REDUCED_REDUNDANCY\r\n\
+        Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9\r\n\
+        x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD\r\n\
+        Content-Encoding: aws-chunked\r\n\
+        x-amz-decoded-content-length: 66560\r\n\
+        Content-Length: 66824\r\n\r\n";
+    let request = airlock::explain::parse_raw(raw.as_bytes()).unwrap();
+    let now = sigv4::parse_amz_date("20130524T000000Z").unwrap();
+    assert_eq!(
+        check(&request, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", now),
+        Ok(())
+    );
+    assert_eq!(
+        check(&request, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEz", now),
+        Err(VerifyError::SignatureDoesNotMatch)
+    );
+}

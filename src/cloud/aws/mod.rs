@@ -12,6 +12,7 @@
 
 mod auth;
 pub mod catalog;
+pub mod chunked;
 pub mod decode;
 pub mod endpoint;
 pub mod errors;
