@@ -453,4 +453,42 @@ mod tests {
             Err(ChunkError::SignatureDoesNotMatch)
         );
     }
+
+    #[tokio::test]
+    async fn the_streaming_adapter_resigns_a_body_arriving_in_frames() {
+        use http_body_util::{BodyExt, StreamBody};
+        let body = aws_example_body();
+        let direct = run(&body, body.len()).unwrap();
+        let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = body
+            .chunks(3000)
+            .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        let streamed = crate::cloud::aws::body::resigned_chunks(
+            StreamBody::new(futures_util::stream::iter(frames)),
+            ChunkResigner::new(agent(), session("00"), false),
+        );
+        let out = streamed.collect().await.unwrap().to_bytes();
+        assert_eq!(out.as_ref(), direct.as_slice());
+
+        // A tampered chunk: the stream fails before the bad chunk is released.
+        let mut bad = body.clone();
+        bad[66_000] = b'b'; // inside the second chunk
+        let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = bad
+            .chunks(3000)
+            .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        let streamed = crate::cloud::aws::body::resigned_chunks(
+            StreamBody::new(futures_util::stream::iter(frames)),
+            ChunkResigner::new(agent(), session("00"), false),
+        );
+        let err = streamed
+            .collect()
+            .await
+            .err()
+            .expect("tampering must fail the stream");
+        assert!(
+            err.to_string().contains("chunk signature does not match"),
+            "{err}"
+        );
+    }
 }

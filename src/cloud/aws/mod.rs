@@ -11,6 +11,7 @@
 //!    levels from the catalog; **resources** from ARN templates ([`resources`]).
 
 mod auth;
+pub mod body;
 pub mod catalog;
 pub mod chunked;
 pub mod decode;
