@@ -168,7 +168,7 @@ mod tests {
         let lying = checked_sha256(body_of(vec![b"hello ", b"wor1d"]), hash)
             .collect()
             .await;
-        let err = lying.err().expect("a mismatching body must fail");
+        let err = lying.expect_err("a mismatching body must fail");
         assert!(
             err.to_string().contains("XAmzContentSHA256Mismatch"),
             "{err}"

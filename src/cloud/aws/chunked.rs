@@ -484,8 +484,7 @@ mod tests {
         let err = streamed
             .collect()
             .await
-            .err()
-            .expect("tampering must fail the stream");
+            .expect_err("tampering must fail the stream");
         assert!(
             err.to_string().contains("chunk signature does not match"),
             "{err}"
