@@ -156,6 +156,62 @@ fn is_s3(service: &str) -> bool {
     )
 }
 
+/// Signing settings as SDKs use them: S3 (and variants) sign single-encoded, unnormalized
+/// paths; no header is excluded by default (exactly the listed ones are signed).
+fn settings_for(service: &str) -> SigningSettings {
+    let s3 = is_s3(service);
+    let mut settings = SigningSettings::default();
+    settings.excluded_headers = Some(Vec::new());
+    settings.percent_encoding_mode = if s3 {
+        PercentEncodingMode::Single
+    } else {
+        PercentEncodingMode::Double
+    };
+    settings.uri_path_normalization_mode = if s3 {
+        UriPathNormalizationMode::Disabled
+    } else {
+        UriPathNormalizationMode::Enabled
+    };
+    settings
+}
+
+/// Headers the signer derives itself (from time, token, payload): never passed in.
+const ADDED_BY_SIGNER: [&str; 3] = ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+
+/// The values of the `names` headers to sign; `host` comes from the `Host` header, or the
+/// request's authority when none travels (HTTP/2).
+fn signed_values<'h>(
+    headers: &'h http::HeaderMap,
+    names: &[&'h str],
+    host: &'h str,
+) -> Result<Vec<(&'h str, &'h str)>, VerifyError> {
+    let mut values = Vec::with_capacity(names.len());
+    for name in names
+        .iter()
+        .copied()
+        .filter(|n| !ADDED_BY_SIGNER.contains(n))
+    {
+        let mut found = false;
+        for value in headers.get_all(name) {
+            let value = value
+                .to_str()
+                .map_err(|_| VerifyError::Malformed(format!("header {name} is not text")))?;
+            values.push((name, value));
+            found = true;
+        }
+        if !found {
+            if name == "host" {
+                values.push(("host", host));
+            } else {
+                return Err(VerifyError::Malformed(format!(
+                    "signed header {name} is missing"
+                )));
+            }
+        }
+    }
+    Ok(values)
+}
+
 /// `20260101T000000Z` → time.
 pub fn parse_amz_date(value: &str) -> Result<SystemTime, VerifyError> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
@@ -197,18 +253,7 @@ pub fn verify(
         .headers
         .get("x-amz-content-sha256")
         .and_then(|v| v.to_str().ok());
-    let mut settings = SigningSettings::default();
-    settings.excluded_headers = Some(Vec::new());
-    settings.percent_encoding_mode = if s3 {
-        PercentEncodingMode::Single
-    } else {
-        PercentEncodingMode::Double
-    };
-    settings.uri_path_normalization_mode = if s3 {
-        UriPathNormalizationMode::Disabled
-    } else {
-        UriPathNormalizationMode::Enabled
-    };
+    let mut settings = settings_for(signature.service);
     if signature.signed_headers.contains(&"x-amz-content-sha256") {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
     }
@@ -222,31 +267,7 @@ pub fn verify(
         SessionTokenMode::Exclude
     };
 
-    // Headers the signer adds itself are not passed in.
-    let added_by_signer = ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(signature.signed_headers.len());
-    for name in &signature.signed_headers {
-        if added_by_signer.contains(name) {
-            continue;
-        }
-        let mut found = false;
-        for value in request.headers.get_all(*name) {
-            let value = value
-                .to_str()
-                .map_err(|_| VerifyError::Malformed(format!("header {name} is not text")))?;
-            headers.push((name, value));
-            found = true;
-        }
-        if !found {
-            if *name == "host" {
-                headers.push(("host", request.host));
-            } else {
-                return Err(VerifyError::Malformed(format!(
-                    "signed header {name} is missing"
-                )));
-            }
-        }
-    }
+    let headers = signed_values(request.headers, &signature.signed_headers, request.host)?;
 
     let uri;
     let body = if let Some(expires) = signature.expires {
@@ -373,18 +394,7 @@ pub fn resign(
         uri.path_and_query = Some(clean.parse().map_err(|e| err(&e))?);
         parts.uri = http::Uri::from_parts(uri).map_err(|e| err(&e))?;
     }
-    let s3 = is_s3(service);
-    let mut settings = SigningSettings::default();
-    settings.percent_encoding_mode = if s3 {
-        PercentEncodingMode::Single
-    } else {
-        PercentEncodingMode::Double
-    };
-    settings.uri_path_normalization_mode = if s3 {
-        UriPathNormalizationMode::Disabled
-    } else {
-        UriPathNormalizationMode::Enabled
-    };
+    let mut settings = settings_for(service);
     let body = match payload {
         Payload::Declared(hash) => {
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
@@ -393,17 +403,7 @@ pub fn resign(
         }
         Payload::Bytes(bytes) => SignableBody::Bytes(bytes),
     };
-    settings.excluded_headers = Some(Vec::new());
-    let added_by_signer = ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
-    let mut headers: Vec<(&str, &str)> = vec![("host", host)];
-    for name in signed_headers
-        .iter()
-        .filter(|n| **n != "host" && !added_by_signer.contains(n))
-    {
-        for value in parts.headers.get_all(*name) {
-            headers.push((name, value.to_str().map_err(|e| err(&e))?));
-        }
-    }
+    let headers = signed_values(&parts.headers, signed_headers, host)?;
     let identity = Credentials::new(
         credentials.access_key_id,
         credentials.secret,
