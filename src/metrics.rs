@@ -141,10 +141,6 @@ impl Metrics {
     pub fn host_label<'h>(&self, host: &'h str) -> &'h str {
         self.hosts.label(host)
     }
-
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
 }
 
 /// Hosts become label values until [`MAX_HOST_LABELS`] are known; later ones are `other`.

@@ -35,7 +35,6 @@ const BACKDATE: Duration = Duration::from_secs(3600);
 /// A loaded CA, able to mint host certificates.
 pub struct CertificateAuthority {
     issuer: Issuer<'static, KeyPair>,
-    cert_pem: String,
     permitted: Vec<String>,
     provider: Arc<CryptoProvider>,
 }
@@ -105,15 +104,9 @@ impl CertificateAuthority {
             Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| TlsError::bad(&files.cert, e))?;
         Ok(CertificateAuthority {
             issuer,
-            cert_pem,
             permitted,
             provider: crypto_provider(),
         })
-    }
-
-    /// The CA certificate, as handed to agents.
-    pub fn cert_pem(&self) -> &str {
-        &self.cert_pem
     }
 
     /// The DNS suffixes the CA's NameConstraints permit.

@@ -53,10 +53,6 @@ impl LeafCache {
         }
     }
 
-    pub fn ca(&self) -> &CertificateAuthority {
-        &self.ca
-    }
-
     /// The certificate for `host`, minted if absent or due for renewal.
     pub fn get(&self, host: &str) -> Result<Arc<CertifiedKey>, TlsError> {
         let now = Instant::now();

@@ -9,7 +9,7 @@ pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -320,8 +320,4 @@ pub fn routes_to(addr: SocketAddr, scheme: &str) -> String {
     format!(
         "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: {scheme}://{addr}\n    - host: \"*.example.org\"\n      to: {scheme}://{addr}\n"
     )
-}
-
-pub fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write file");
 }

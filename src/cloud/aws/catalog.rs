@@ -310,10 +310,6 @@ impl Catalog {
         self.by_target_prefix.get(prefix).map_or(&[], Vec::as_slice)
     }
 
-    pub fn service(&self, id: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.meta.id == id)
-    }
-
     pub fn action(&self, name: &str) -> Option<&ActionInfo> {
         self.actions.get(name)
     }

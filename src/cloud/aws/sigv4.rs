@@ -72,12 +72,6 @@ pub struct Signature<'a> {
     pub expires: Option<u64>,
 }
 
-impl Signature<'_> {
-    pub fn presigned(&self) -> bool {
-        self.expires.is_some()
-    }
-}
-
 /// Parse the SigV4 signature a request carries (header or presigned query).
 pub fn parse<'a>(request: &RequestView<'a>) -> Result<Signature<'a>, VerifyError> {
     let query = request.uri.query();
