@@ -10,6 +10,8 @@
 //! `\r\n`, or with a trailer: `<name>:<value>\r\n` … `x-amz-trailer-signature:<sig>\r\n\r\n`.
 
 use aws_credential_types::Credentials;
+use aws_sigv4::SigningOutput;
+use aws_sigv4::http_request::SigningError;
 use aws_sigv4::sign::v4::{SigningParams, sign_chunk, sign_trailer};
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_runtime_api::http::Headers;
@@ -80,21 +82,21 @@ impl Chain {
     }
 
     fn chunk(&mut self, data: &Bytes) -> Result<String, ChunkError> {
-        let signature = {
-            let params = self.params()?;
-            sign_chunk(data, &self.previous, &params)
-                .map_err(|e| ChunkError::Malformed(e.to_string()))?
-                .signature()
-                .to_string()
-        };
-        self.previous.clone_from(&signature);
-        Ok(signature)
+        self.advance(|previous, params| sign_chunk(data, previous, params))
     }
 
     fn trailer(&mut self, headers: &Headers) -> Result<String, ChunkError> {
+        self.advance(|previous, params| sign_trailer(headers, previous, params))
+    }
+
+    /// Sign the next link from the running signature, and make it the running signature.
+    fn advance(
+        &mut self,
+        sign: impl FnOnce(&str, &SigningParams<'_, ()>) -> Result<SigningOutput<()>, SigningError>,
+    ) -> Result<String, ChunkError> {
         let signature = {
             let params = self.params()?;
-            sign_trailer(headers, &self.previous, &params)
+            sign(&self.previous, &params)
                 .map_err(|e| ChunkError::Malformed(e.to_string()))?
                 .signature()
                 .to_string()
