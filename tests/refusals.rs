@@ -105,28 +105,29 @@ async fn sni_must_name_the_connect_host() {
         "a certificate was minted anyway"
     );
     // The same CONNECT with matching SNI works.
+    sts(&airlock, H1).await;
+}
+
+/// A fresh intercepted TLS session to sts.amazonaws.com (SNI = CONNECT host), trusting
+/// Airlock's CA.
+async fn sts(
+    airlock: &Airlock,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     tls_through(
         airlock.proxy,
         "sts.amazonaws.com",
         "sts.amazonaws.com",
-        &ca,
-        H1,
+        &airlock.ca_pem(),
+        alpn,
     )
     .await
-    .unwrap();
+    .unwrap()
 }
 
 /// One raw HTTP/1.1 request on a fresh intercepted connection to sts.amazonaws.com.
 async fn raw_request(airlock: &Airlock, raw: &[u8]) -> String {
-    let mut tls = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &airlock.ca_pem(),
-        H1,
-    )
-    .await
-    .unwrap();
+    let mut tls = sts(airlock, H1).await;
     raw_exchange(&mut tls, raw, Duration::from_secs(10)).await
 }
 
@@ -177,15 +178,7 @@ async fn host_headers_must_be_exactly_one_and_name_the_connect_host() {
 #[tokio::test(flavor = "multi_thread")]
 async fn http2_authority_must_name_the_connect_host() {
     let (_pki, airlock) = started("").await;
-    let tls = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &airlock.ca_pem(),
-        &[b"h2"],
-    )
-    .await
-    .unwrap();
+    let tls = sts(&airlock, &[b"h2"]).await;
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
             .await
@@ -250,16 +243,7 @@ async fn oversized_and_malformed_requests_get_a_4xx_and_a_closed_connection() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_header_client_is_cut_off_while_others_are_served() {
     let (_pki, airlock) = started("limits:\n  header_read_timeout: 1s\n").await;
-    let ca = airlock.ca_pem();
-    let mut slow = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &ca,
-        H1,
-    )
-    .await
-    .unwrap();
+    let mut slow = sts(&airlock, H1).await;
     tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET / HTTP/1.1\r\nHost: sts.amaz")
         .await
         .unwrap();
@@ -301,7 +285,6 @@ async fn a_slow_header_client_is_cut_off_while_others_are_served() {
 async fn silent_connections_are_closed_at_every_stage() {
     let (_pki, airlock) =
         started("limits:\n  header_read_timeout: 1s\n  tls_handshake_timeout: 1s\n").await;
-    let ca = airlock.ca_pem();
     // Connected, nothing sent.
     let mut silent = tokio::net::TcpStream::connect(airlock.proxy).await.unwrap();
     // CONNECT accepted, no TLS handshake.
@@ -309,25 +292,9 @@ async fn silent_connections_are_closed_at_every_stage() {
         .await
         .unwrap();
     // TLS done, no request ever.
-    let mut no_request = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &ca,
-        H1,
-    )
-    .await
-    .unwrap();
+    let mut no_request = sts(&airlock, H1).await;
     // A request answered, then an idle keep-alive connection.
-    let mut idle = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &ca,
-        H1,
-    )
-    .await
-    .unwrap();
+    let mut idle = sts(&airlock, H1).await;
     let answer = raw_exchange(
         &mut idle,
         b"GET /small HTTP/1.1\r\nHost: sts.amazonaws.com\r\n\r\n",
@@ -390,25 +357,8 @@ async fn tunnelled_hosts_are_relayed_untouched() {
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_over_the_limit_are_answered_503() {
     let (_pki, airlock) = started("limits:\n  max_connections: 2\n").await;
-    let ca = airlock.ca_pem();
-    let _a = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &ca,
-        H1,
-    )
-    .await
-    .unwrap();
-    let _b = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &ca,
-        H1,
-    )
-    .await
-    .unwrap();
+    let _a = sts(&airlock, H1).await;
+    let _b = sts(&airlock, H1).await;
     let mut third = tokio::net::TcpStream::connect(airlock.proxy).await.unwrap();
     let answer = raw_exchange(&mut third, b"", Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
@@ -423,13 +373,5 @@ async fn connections_over_the_limit_are_answered_503() {
     // Closing one frees a slot.
     drop(_a);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &ca,
-        H1,
-    )
-    .await
-    .unwrap();
+    sts(&airlock, H1).await;
 }
