@@ -12,6 +12,9 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -160,7 +163,7 @@ const HEADER: &str = "# Airlock agents, managed with `airlock agents add|rotate|
 #[derive(Debug)]
 pub struct Registry {
     path: PathBuf,
-    agents: Vec<Agent>,
+    agents: Vec<Arc<Agent>>,
     by_key: HashMap<String, usize>,
 }
 
@@ -202,16 +205,16 @@ impl Registry {
         }
         self.by_key
             .insert(agent.access_key_id.clone(), self.agents.len());
-        self.agents.push(agent);
+        self.agents.push(Arc::new(agent));
         Ok(())
     }
 
-    pub fn agents(&self) -> &[Agent] {
+    pub fn agents(&self) -> &[Arc<Agent>] {
         &self.agents
     }
 
     /// The agent holding `access_key_id`.
-    pub fn by_access_key(&self, access_key_id: &str) -> Option<&Agent> {
+    pub fn by_access_key(&self, access_key_id: &str) -> Option<&Arc<Agent>> {
         self.by_key.get(access_key_id).map(|&i| &self.agents[i])
     }
 
@@ -258,13 +261,14 @@ impl Registry {
     pub fn rotate(&mut self, name: &str) -> Result<&Agent, AgentError> {
         let i = self.position(name)?;
         let new_id = new_key_id()?;
-        let old = std::mem::replace(&mut self.agents[i].access_key_id, new_id.clone());
+        let agent = Arc::make_mut(&mut self.agents[i]);
+        let old = std::mem::replace(&mut agent.access_key_id, new_id.clone());
         self.by_key.remove(&old);
         self.by_key.insert(new_id, i);
         Ok(&self.agents[i])
     }
 
-    pub fn remove(&mut self, name: &str) -> Result<Agent, AgentError> {
+    pub fn remove(&mut self, name: &str) -> Result<Arc<Agent>, AgentError> {
         let i = self.position(name)?;
         let agent = self.agents.remove(i);
         self.by_key = self
@@ -286,7 +290,7 @@ impl Registry {
     /// Write the registry back atomically.
     pub fn save(&self) -> Result<(), AgentError> {
         let body = serde_yaml_ng::to_string(&AgentsFile {
-            agents: self.agents.clone(),
+            agents: self.agents.iter().map(|a| Agent::clone(a)).collect(),
         })
         .map_err(|e| AgentError::Invalid {
             path: self.path.clone(),
@@ -299,6 +303,55 @@ impl Registry {
 }
 
 /// Agent names become STS role session names: 2–64 of `[A-Za-z0-9+=,.@_-]`.
+/// The agents a running Airlock accepts: the registry, swapped whole when `agents.yaml`
+/// changes (so `agents add|rotate|remove` take effect without a restart), and the key
+/// their secrets derive from.
+pub struct Directory {
+    path: PathBuf,
+    registry: ArcSwap<Registry>,
+    key: ServerKey,
+}
+
+impl Directory {
+    /// Load the registry and the server key (created, 0600, on first use).
+    pub fn load(file: &Path, key_file: &Path) -> Result<Directory, AgentError> {
+        Ok(Directory {
+            path: file.to_path_buf(),
+            registry: ArcSwap::from_pointee(Registry::load(file)?),
+            key: ServerKey::load(key_file, true)?,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The agent holding `access_key_id`, and its secret.
+    pub fn lookup(&self, access_key_id: &str) -> Option<(Arc<Agent>, Secret)> {
+        let agent = Arc::clone(self.registry.load().by_access_key(access_key_id)?);
+        let secret = self.key.secret(access_key_id);
+        Some((agent, secret))
+    }
+
+    pub fn len(&self) -> usize {
+        self.registry.load().agents().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl crate::reload::Reloadable for Directory {
+    const NAME: &'static str = "agents";
+
+    fn reload(&self) -> Result<(), String> {
+        let fresh = Registry::load(&self.path).map_err(|e| e.to_string())?;
+        self.registry.store(Arc::new(fresh));
+        Ok(())
+    }
+}
+
 fn validate_name(name: &str) -> Result<(), AgentError> {
     let ok = (2..=64).contains(&name.len())
         && name

@@ -21,12 +21,28 @@ pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CredentialsError {
+    /// STS answered and refused (role trust, permissions, an unknown role).
     #[error("cannot assume role {role} for agent `{agent}`: {message}")]
     AssumeRole {
         agent: String,
         role: String,
         message: String,
     },
+    /// STS could not be reached or did not answer (or Airlock has no base credentials):
+    /// worth retrying.
+    #[error("cannot obtain credentials for agent `{agent}` (role {role}): {message}")]
+    Unavailable {
+        agent: String,
+        role: String,
+        message: String,
+    },
+}
+
+impl CredentialsError {
+    /// Whether a retry may succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CredentialsError::Unavailable { .. })
+    }
 }
 
 /// One agent's role session.
@@ -59,12 +75,25 @@ pub struct BrokerSettings {
     pub refresh_before: Duration,
 }
 
+impl From<&crate::config::CredentialsConfig> for BrokerSettings {
+    fn from(config: &crate::config::CredentialsConfig) -> Self {
+        BrokerSettings {
+            region: config.region.clone(),
+            sts_endpoint: config.sts_endpoint.clone(),
+            session_duration: config.session_duration,
+            refresh_before: config.refresh_before,
+        }
+    }
+}
+
 type Slot = Arc<Mutex<Option<Arc<SessionCredentials>>>>;
 
 pub struct Broker {
     sts: aws_sdk_sts::Client,
     settings: BrokerSettings,
     sessions: DashMap<String, Slot>,
+    /// `airlock_sessions_total{result}`, when serving.
+    fetches: Option<prometheus::IntCounterVec>,
 }
 
 impl Broker {
@@ -82,7 +111,14 @@ impl Broker {
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
             settings,
             sessions: DashMap::new(),
+            fetches: None,
         }
+    }
+
+    /// Count every AssumeRole call in `fetches` (by result: ok, error).
+    pub fn counted(mut self, fetches: prometheus::IntCounterVec) -> Broker {
+        self.fetches = Some(fetches);
+        self
     }
 
     /// The agent's current session, assuming its role if there is none or it is due for
@@ -102,13 +138,23 @@ impl Broker {
                 return Ok(Arc::clone(session));
             }
         }
-        let fresh = Arc::new(self.assume(agent).await?);
+        let fetched = self.assume(agent).await;
+        if let Some(fetches) = &self.fetches {
+            let result = if fetched.is_ok() { "ok" } else { "error" };
+            fetches.with_label_values(&[result]).inc();
+        }
+        let fresh = Arc::new(fetched?);
         *current = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
 
     async fn assume(&self, agent: &Agent) -> Result<SessionCredentials, CredentialsError> {
         let fail = |message: String| CredentialsError::AssumeRole {
+            agent: agent.name.clone(),
+            role: agent.role.clone(),
+            message,
+        };
+        let unavailable = |message: String| CredentialsError::Unavailable {
             agent: agent.name.clone(),
             role: agent.role.clone(),
             message,
@@ -132,7 +178,17 @@ impl Broker {
             .tags(tag("airlock-owner", &agent.owner)?)
             .send()
             .await
-            .map_err(|e| fail(aws_sdk_sts::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| {
+                let message = aws_sdk_sts::error::DisplayErrorContext(&e).to_string();
+                // STS said no (a 4xx): a configuration problem. Anything else may pass.
+                let refused = matches!(&e, aws_sdk_sts::error::SdkError::ServiceError(s)
+                    if s.raw().status().is_client_error());
+                if refused {
+                    fail(message)
+                } else {
+                    unavailable(message)
+                }
+            })?;
         let credentials = output
             .credentials
             .ok_or_else(|| fail("STS returned no credentials".into()))?;

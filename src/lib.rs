@@ -19,6 +19,7 @@
 //! | [`cloud`]   | what a call does: the cloud-neutral `Call`; [`cloud::aws`] classifies AWS requests |
 //! | [`credentials`] | Airlock's base AWS credentials and per-agent STS role sessions (cached, single-flight) |
 //! | [`explain`] | `airlock explain`: raw or JSON Lines requests → one classification per line |
+//! | [`reload`]  | live reload of watched files (agents, rules): poll, load, swap whole or keep the old |
 //! | [`control`] | `/healthz`, `/readyz`, `/metrics`                                       |
 //! | [`metrics`] | the Prometheus registry and every `airlock_*` metric                    |
 //! | [`server`]  | assembly: config → bound listeners → run until shutdown                 |
@@ -39,6 +40,7 @@ pub mod hosts;
 pub mod init;
 pub mod metrics;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

@@ -34,6 +34,9 @@ pub struct Metrics {
     pub request_duration_seconds: HistogramVec,
     pub upstream_duration_seconds: Histogram,
     pub upstream_errors_total: IntCounterVec,
+    pub reloads_total: IntCounterVec,
+    pub auth_failures_total: IntCounterVec,
+    pub sessions_total: IntCounterVec,
     hosts: HostLabels,
 }
 
@@ -114,6 +117,21 @@ impl Metrics {
                 "Requests that failed upstream, by kind (connect, timeout, protocol).",
                 &["kind"],
             )?,
+            reloads_total: counter_vec(
+                "airlock_reloads_total",
+                "Reloads of watched files, by what (agents, rules) and result (ok, error).",
+                &["what", "result"],
+            )?,
+            auth_failures_total: counter_vec(
+                "airlock_auth_failures_total",
+                "Requests refused because the agent could not be authenticated, by AWS error code.",
+                &["code"],
+            )?,
+            sessions_total: counter_vec(
+                "airlock_sessions_total",
+                "Short-lived credential fetches (STS AssumeRole), by result (ok, error).",
+                &["result"],
+            )?,
             hosts: HostLabels::default(),
             registry,
         };
@@ -125,6 +143,7 @@ impl Metrics {
         }
         for result in ["ok", "error"] {
             metrics.tls_handshakes_total.with_label_values(&[result]);
+            metrics.sessions_total.with_label_values(&[result]);
         }
         Ok(metrics)
     }

@@ -9,13 +9,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::agents::Directory;
 use crate::config::Config;
 use crate::control::{Control, Health};
+use crate::credentials::{Broker, BrokerSettings};
 use crate::hosts::{HostPolicy, HostSuffix};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
-use crate::proxy::pipeline::Pipeline;
+use crate::proxy::pipeline::{Pipeline, PipelineDeps};
 use crate::proxy::upstream::Upstream;
+use crate::reload;
 use crate::tls::{self, CertificateAuthority, LeafCache, TlsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +49,13 @@ pub struct Server {
     control: Arc<Control>,
     proxy_listener: TcpListener,
     control_listener: TcpListener,
+    watched: Watched,
     drain_timeout: Duration,
+}
+
+/// What is reloaded from disk while serving.
+struct Watched {
+    agents: Arc<Directory>,
 }
 
 impl Server {
@@ -69,11 +78,26 @@ impl Server {
 
         let ca_file = config.upstream.ca_file.as_ref().map(|f| config.resolve(f));
         let upstream = Upstream::new(&config.upstream, ca_file.as_deref())?;
-        let pipeline = Pipeline::new(
-            upstream,
-            Arc::clone(&metrics),
-            config.limits.body_idle_timeout,
+        let agents_file = config.resolve(&config.agents.file);
+        let agents = Arc::new(
+            Directory::load(&agents_file, &config.resolve(&config.agents.key_file))
+                .map_err(|e| ServerError::Config(format!("agents: {e}")))?,
         );
+        if agents.is_empty() {
+            tracing::warn!(file = %agents_file.display(),
+                "no agents yet: every request is refused until `airlock agents add` creates one");
+        }
+        let broker = Broker::new(BrokerSettings::from(&config.credentials))
+            .await
+            .counted(metrics.sessions_total.clone());
+        let pipeline = Pipeline::new(PipelineDeps {
+            upstream,
+            metrics: Arc::clone(&metrics),
+            agents: Arc::clone(&agents),
+            broker,
+            body_idle_timeout: config.limits.body_idle_timeout,
+            max_buffered_body: config.limits.max_buffered_body,
+        });
 
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
@@ -94,11 +118,13 @@ impl Server {
             metrics,
             health: Arc::new(Health::default()),
         });
+        let watched = Watched { agents };
         Ok(Server {
             proxy,
             control,
             proxy_listener,
             control_listener,
+            watched,
             drain_timeout: config.shutdown.drain_timeout,
         })
     }
@@ -118,6 +144,13 @@ impl Server {
         let control = tokio::spawn(
             Arc::clone(&self.control).serve(self.control_listener, stop_control.clone()),
         );
+        tokio::spawn(reload::watch(
+            self.watched.agents.path().to_path_buf(),
+            Arc::clone(&self.watched.agents),
+            self.control.metrics.reloads_total.clone(),
+            Arc::clone(&self.control.health),
+            stop_control.clone(),
+        ));
         let health = Arc::clone(&self.control.health);
         let draining = shutdown.clone();
         tokio::spawn(async move {

@@ -206,17 +206,8 @@ async fn sigterm_drains_in_flight_requests_and_stops_accepting() {
         ),
     );
     let client = airlock.client(false);
-    let in_flight = tokio::spawn({
-        let client = client.clone();
-        async move {
-            client
-                .get("https://sts.amazonaws.com/slow/1500")
-                .send()
-                .await?
-                .text()
-                .await
-        }
-    });
+    let request = airlock.signed(client.get("https://sts.amazonaws.com/slow/1500"), "sts");
+    let in_flight = tokio::spawn(async move { client.execute(request).await?.text().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     airlock.signal("TERM");
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -241,12 +232,8 @@ async fn the_drain_deadline_cuts_what_is_still_running() {
         &format!("{}shutdown:\n  drain_timeout: 1s\n", routes_to(up, "https")),
     );
     let client = airlock.client(false);
-    let in_flight = tokio::spawn(async move {
-        client
-            .get("https://sts.amazonaws.com/slow/8000")
-            .send()
-            .await
-    });
+    let request = airlock.signed(client.get("https://sts.amazonaws.com/slow/8000"), "sts");
+    let in_flight = tokio::spawn(async move { client.execute(request).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     airlock.signal("TERM");
     // Exits at the 1 s deadline, long before the 8 s request would finish.

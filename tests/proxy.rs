@@ -54,15 +54,15 @@ async fn curl_reaches_the_upstream_over_http1_and_http2_with_the_host_kept() {
     let airlock = Airlock::start(&pki, &routes_to(up, "https"));
 
     for (flag, version) in [("--http1.1", "HTTP/1.1"), ("--http2", "HTTP/2")] {
-        let (out, err) = curl(
-            &airlock,
-            &[
-                flag,
-                "-w",
-                "\n%{http_version}",
-                "https://sts.amazonaws.com/echo?Action=GetCallerIdentity",
-            ],
-        );
+        let auth = airlock.curl_auth("sts");
+        let mut args: Vec<&str> = auth.iter().map(String::as_str).collect();
+        args.extend([
+            flag,
+            "-w",
+            "\n%{http_version}",
+            "https://sts.amazonaws.com/echo?Action=GetCallerIdentity",
+        ]);
+        let (out, err) = curl(&airlock, &args);
         let (body, agent_version) = out
             .rsplit_once('\n')
             .unwrap_or_else(|| panic!("curl: {err}"));
@@ -95,12 +95,15 @@ async fn a_rust_client_works_over_both_protocols_and_plain_http_routes() {
 
     for http2 in [false, true] {
         let client = airlock.client(http2);
-        let response = client
-            .post("https://iam.amazonaws.com/")
-            .body("Action=ListRoles")
-            .send()
-            .await
-            .unwrap();
+        let response = airlock
+            .send(
+                &client,
+                client
+                    .post("https://iam.amazonaws.com/")
+                    .body("Action=ListRoles"),
+                "iam",
+            )
+            .await;
         let expected = if http2 {
             reqwest::Version::HTTP_2
         } else {
@@ -114,11 +117,13 @@ async fn a_rust_client_works_over_both_protocols_and_plain_http_routes() {
         assert_eq!(header(&seen, "host"), ["iam.amazonaws.com"]);
 
         // An http:// route: same Host, plain HTTP to the routed address.
-        let response = client
-            .get("https://moto.us-east-1.amazonaws.com/x")
-            .send()
-            .await
-            .unwrap();
+        let response = airlock
+            .send(
+                &client,
+                client.get("https://moto.us-east-1.amazonaws.com/x"),
+                "moto",
+            )
+            .await;
         let seen = echo(&response.text().await.unwrap());
         assert_eq!(seen["version"], "HTTP/1.1");
         assert_eq!(header(&seen, "host"), ["moto.us-east-1.amazonaws.com"]);
@@ -133,20 +138,25 @@ async fn expect_100_continue_is_answered_and_not_forwarded() {
     let file = airlock.dir.path().join("upload.bin");
     std::fs::write(&file, vec![7u8; 3 * 1024 * 1024]).unwrap();
 
-    let (out, err) = curl(
-        &airlock,
-        &[
-            "--http1.1",
-            "-H",
-            "Expect: 100-continue",
-            "--expect100-timeout",
-            "20",
-            "-T",
-            file.to_str().unwrap(),
-            "-v",
-            "https://s3.us-east-1.amazonaws.com/bucket/key",
-        ],
-    );
+    // curl 7.88 signs `-T` uploads over an empty payload; `--data-binary` hashes the body.
+    // It also signs `Expect`, which Airlock answers itself and re-signs without.
+    let upload = format!("@{}", file.display());
+    let auth = airlock.curl_auth("s3");
+    let mut args: Vec<&str> = auth.iter().map(String::as_str).collect();
+    args.extend([
+        "--http1.1",
+        "-X",
+        "PUT",
+        "-H",
+        "Expect: 100-continue",
+        "--expect100-timeout",
+        "20",
+        "--data-binary",
+        &upload,
+        "-v",
+        "https://s3.us-east-1.amazonaws.com/bucket/key",
+    ]);
+    let (out, err) = curl(&airlock, &args);
     assert!(
         err.contains("HTTP/1.1 100 Continue"),
         "no 100 Continue from Airlock: {err}"
@@ -167,11 +177,13 @@ async fn two_hundred_megabytes_stream_both_ways_in_bounded_memory() {
     for http2 in [false, true] {
         let client = airlock.client(http2);
         // Download: verify every byte as it arrives, keep nothing.
-        let response = client
-            .get(format!("https://s3.amazonaws.com/bytes/{SIZE}"))
-            .send()
-            .await
-            .unwrap();
+        let response = airlock
+            .send(
+                &client,
+                client.get(format!("https://s3.amazonaws.com/bytes/{SIZE}")),
+                "s3",
+            )
+            .await;
         assert_eq!(response.status(), 200);
         let mut stream = response.bytes_stream();
         let mut offset = 0u64;
@@ -198,12 +210,15 @@ async fn two_hundred_megabytes_stream_both_ways_in_bounded_memory() {
         let chunks = futures_util::stream::iter(
             (0..SIZE / chunk.len() as u64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
         );
-        let response = client
-            .put("https://s3.amazonaws.com/bucket/big")
-            .body(reqwest::Body::wrap_stream(chunks))
-            .send()
-            .await
-            .unwrap();
+        let response = airlock
+            .send(
+                &client,
+                client
+                    .put("https://s3.amazonaws.com/bucket/big")
+                    .body(reqwest::Body::wrap_stream(chunks)),
+                "s3",
+            )
+            .await;
         let seen = echo(&response.text().await.unwrap());
         assert_eq!(seen["body_len"], SIZE);
         assert_eq!(seen["body_sha256"], hex(&expected.finalize()));
@@ -231,11 +246,13 @@ async fn upstream_failures_are_502_and_504_with_a_clear_body() {
     let airlock = Airlock::start(&pki, &extra);
     let client = airlock.client(false);
 
-    let response = client
-        .get("https://dead.us-east-1.amazonaws.com/")
-        .send()
-        .await
-        .unwrap();
+    let response = airlock
+        .send(
+            &client,
+            client.get("https://dead.us-east-1.amazonaws.com/"),
+            "dead",
+        )
+        .await;
     assert_eq!(response.status(), 502);
     assert_eq!(response.headers()["x-airlock-error"], "UpstreamUnreachable");
     let body = response.text().await.unwrap();
@@ -244,11 +261,13 @@ async fn upstream_failures_are_502_and_504_with_a_clear_body() {
         "{body}"
     );
 
-    let response = client
-        .get("https://sts.amazonaws.com/slow/3000")
-        .send()
-        .await
-        .unwrap();
+    let response = airlock
+        .send(
+            &client,
+            client.get("https://sts.amazonaws.com/slow/3000"),
+            "sts",
+        )
+        .await;
     assert_eq!(response.status(), 504);
     let body = response.text().await.unwrap();
     assert!(body.contains("sent no response within 1s"), "{body}");
@@ -282,11 +301,13 @@ async fn metrics_follow_the_traffic() {
 
     let client = airlock.client(false);
     for _ in 0..3 {
-        client
-            .get("https://sts.amazonaws.com/small")
-            .send()
+        airlock
+            .send(
+                &client,
+                client.get("https://sts.amazonaws.com/small"),
+                "sts",
+            )
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -326,11 +347,13 @@ async fn metrics_follow_the_traffic() {
 
     // A second connection to the same host is served from the certificate cache.
     let client = airlock.client(false);
-    client
-        .get("https://sts.amazonaws.com/small")
-        .send()
-        .await
-        .unwrap();
+    airlock
+        .send(
+            &client,
+            client.get("https://sts.amazonaws.com/small"),
+            "sts",
+        )
+        .await;
     assert_eq!(airlock.metric("airlock_cert_cache_hits_total").await, 1.0);
     assert_eq!(airlock.metric("airlock_cert_cache_misses_total").await, 1.0);
 
@@ -352,11 +375,14 @@ async fn access_log_is_json_with_the_path_but_never_the_query() {
     let up = upstream::start_tls(&pki).await;
     let airlock = Airlock::start(&pki, &routes_to(up, "https"));
     let client = airlock.client(false);
-    client
-        .get("https://mybucket.s3.amazonaws.com/report.csv?X-Amz-Signature=deadbeefcafe&X-Amz-Credential=AKIA")
-        .send()
-        .await
-        .unwrap();
+    let url = support::signing::presign(
+        "https://mybucket.s3.amazonaws.com/report.csv",
+        airlock.key(),
+        std::time::Duration::from_secs(300),
+    );
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_string();
+    let response = client.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     std::thread::sleep(std::time::Duration::from_millis(200));
     let logs = airlock.logs();
     let line = logs
@@ -367,8 +393,10 @@ async fn access_log_is_json_with_the_path_but_never_the_query() {
     assert_eq!(record["http.path"], "/report.csv");
     assert_eq!(record["http.status"], 200);
     assert_eq!(record["http.host"], "mybucket.s3.amazonaws.com");
+    assert_eq!(record["agent.name"], support::TEST_AGENT);
+    assert_eq!(record["aws.operation"], "GetObject");
     assert!(
-        !logs.iter().any(|l| l.contains("deadbeefcafe")),
+        !logs.iter().any(|l| l.contains(&signature)),
         "a presigned signature was logged"
     );
 }
@@ -387,11 +415,13 @@ async fn bodies_that_go_silent_are_aborted_after_the_idle_timeout() {
     let client = airlock.client(false);
 
     // Response side: the upstream sends 1000 bytes, then stalls.
-    let response = client
-        .get("https://s3.amazonaws.com/stall/1000")
-        .send()
-        .await
-        .unwrap();
+    let response = airlock
+        .send(
+            &client,
+            client.get("https://s3.amazonaws.com/stall/1000"),
+            "s3",
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let body = tokio::time::timeout(std::time::Duration::from_secs(10), response.bytes()).await;
     assert!(
@@ -403,10 +433,13 @@ async fn bodies_that_go_silent_are_aborted_after_the_idle_timeout() {
     // Request side: the agent sends a little, then stalls; Airlock gives up on it.
     let stalled = futures_util::stream::once(async { Ok::<_, std::io::Error>(vec![1u8; 1000]) })
         .chain(futures_util::stream::pending());
-    let sent = client
+    let mut request = client
         .put("https://s3.amazonaws.com/bucket/key")
         .body(reqwest::Body::wrap_stream(stalled))
-        .send();
+        .build()
+        .unwrap();
+    support::signing::sign_now(&mut request, airlock.key(), "s3");
+    let sent = client.execute(request);
     let response = tokio::time::timeout(std::time::Duration::from_secs(10), sent)
         .await
         .expect("the stalled upload was never aborted");

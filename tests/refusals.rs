@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::signing::{auth_headers, raw_get};
 use support::upstream;
 use support::{Airlock, TestPki, connect, raw_exchange, routes_to, tls_through};
 use tokio::io::AsyncReadExt;
@@ -169,7 +170,12 @@ async fn host_headers_must_be_exactly_one_and_name_the_connect_host() {
     // `Host: name:443` is the same host.
     let answer = raw_request(
         &airlock,
-        b"GET /small HTTP/1.1\r\nHost: sts.amazonaws.com:443\r\nConnection: close\r\n\r\n",
+        &raw_get(
+            airlock.key(),
+            "sts.amazonaws.com:443",
+            "/small",
+            "Connection: close\r\n",
+        ),
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -185,9 +191,16 @@ async fn http2_authority_must_name_the_connect_host() {
             .unwrap();
     tokio::spawn(conn);
     let request = |uri: &str| {
-        hyper::Request::get(uri)
-            .body(Empty::<Bytes>::new())
-            .unwrap()
+        let host = uri
+            .trim_start_matches("https://")
+            .split('/')
+            .next()
+            .unwrap();
+        let mut request = hyper::Request::get(uri);
+        for (name, value) in auth_headers(airlock.key(), "GET", host, "/small") {
+            request = request.header(name, value);
+        }
+        request.body(Empty::<Bytes>::new()).unwrap()
     };
     let response = sender
         .send_request(request("https://iam.amazonaws.com/small"))
@@ -234,7 +247,12 @@ async fn oversized_and_malformed_requests_get_a_4xx_and_a_closed_connection() {
     // Still serving.
     let answer = raw_request(
         &airlock,
-        b"GET /small HTTP/1.1\r\nHost: sts.amazonaws.com\r\nConnection: close\r\n\r\n",
+        &raw_get(
+            airlock.key(),
+            "sts.amazonaws.com",
+            "/small",
+            "Connection: close\r\n",
+        ),
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -260,11 +278,13 @@ async fn a_slow_header_client_is_cut_off_while_others_are_served() {
     // Meanwhile, others are served.
     let client = airlock.client(false);
     for _ in 0..5 {
-        let response = client
-            .get("https://iam.amazonaws.com/small")
-            .send()
-            .await
-            .unwrap();
+        let response = airlock
+            .send(
+                &client,
+                client.get("https://iam.amazonaws.com/small"),
+                "iam",
+            )
+            .await;
         assert_eq!(response.status(), 200);
     }
 
@@ -293,11 +313,20 @@ async fn silent_connections_are_closed_at_every_stage() {
         .unwrap();
     // TLS done, no request ever.
     let mut no_request = sts(&airlock, H1).await;
-    // A request answered, then an idle keep-alive connection.
+    // A request answered, then an idle keep-alive connection. (A first request beforehand
+    // fetches the agent's role session, so the answer comes within the 300 ms read.)
+    let client = airlock.client(false);
+    airlock
+        .send(
+            &client,
+            client.get("https://sts.amazonaws.com/small"),
+            "sts",
+        )
+        .await;
     let mut idle = sts(&airlock, H1).await;
     let answer = raw_exchange(
         &mut idle,
-        b"GET /small HTTP/1.1\r\nHost: sts.amazonaws.com\r\n\r\n",
+        &raw_get(airlock.key(), "sts.amazonaws.com", "/small", ""),
         Duration::from_millis(300),
     )
     .await;

@@ -188,10 +188,11 @@ fn set_section(config: &mut Config, key: &str, value: Value) -> Result<(), (Stri
         "shutdown" => de(key, value, &mut config.shutdown),
         "log" => de(key, value, &mut config.log),
         "agents" => de(key, value, &mut config.agents),
+        "credentials" => de(key, value, &mut config.credentials),
         other => Err((
             other.to_string(),
             "unknown section; expected one of proxy, control, ca, intercept, tunnel, upstream, \
-             limits, shutdown, log, agents"
+             limits, shutdown, log, agents, credentials"
                 .to_string(),
         )),
     }

@@ -49,6 +49,10 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_AGENTS_FILE: &str = "agents.yaml";
 pub const DEFAULT_AGENTS_KEY_FILE: &str = "certs/agents.key";
+/// JSON, query and REST-JSON requests are signed over their body bytes, so Airlock reads
+/// them whole before forwarding; 64 MiB covers Lambda's largest direct upload.
+pub const DEFAULT_MAX_BUFFERED_BODY: usize = 64 * 1024 * 1024;
+pub const DEFAULT_CREDENTIALS_REGION: &str = "us-east-1";
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -66,6 +70,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
     pub agents: AgentsConfig,
+    pub credentials: CredentialsConfig,
     /// The directory relative paths are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -84,6 +89,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             log: LogConfig::default(),
             agents: AgentsConfig::default(),
+            credentials: CredentialsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -199,6 +205,9 @@ pub struct Limits {
     #[serde(with = "humantime_serde")]
     pub body_idle_timeout: Duration,
     pub max_h2_streams: u32,
+    /// Largest request body read whole (bodies signed over their bytes, and small bodies
+    /// the classifier reads); larger ones must be streamed with a declared payload hash.
+    pub max_buffered_body: usize,
 }
 
 impl Default for Limits {
@@ -211,6 +220,7 @@ impl Default for Limits {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             max_h2_streams: DEFAULT_MAX_H2_STREAMS,
+            max_buffered_body: DEFAULT_MAX_BUFFERED_BODY,
         }
     }
 }
@@ -269,6 +279,35 @@ impl Default for AgentsConfig {
         AgentsConfig {
             file: PathBuf::from(DEFAULT_AGENTS_FILE),
             key_file: PathBuf::from(DEFAULT_AGENTS_KEY_FILE),
+        }
+    }
+}
+
+/// How Airlock obtains the short-lived credentials it signs agents' calls with. Its own
+/// base credentials come from the standard AWS chain (environment, shared profile, web
+/// identity, container, IMDS); there is deliberately no setting for them here.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// The region of Airlock's STS client.
+    pub region: String,
+    /// An STS endpoint URL instead of AWS's (VPC endpoints, tests).
+    pub sts_endpoint: Option<String>,
+    /// Lifetime of each agent's AssumeRole session (STS allows 15m to 12h).
+    #[serde(with = "humantime_serde")]
+    pub session_duration: Duration,
+    /// A cached session is replaced this long before it expires.
+    #[serde(with = "humantime_serde")]
+    pub refresh_before: Duration,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        CredentialsConfig {
+            region: DEFAULT_CREDENTIALS_REGION.to_string(),
+            sts_endpoint: None,
+            session_duration: crate::credentials::DEFAULT_SESSION_DURATION,
+            refresh_before: crate::credentials::DEFAULT_REFRESH_BEFORE,
         }
     }
 }

@@ -11,6 +11,9 @@ use crate::tls::load_pem_certs;
 
 /// Below this, ordinary signed SDK requests would not fit.
 const MIN_HEADER_BYTES: usize = 4096;
+const MIN_BUFFERED_BODY: usize = 64 * 1024;
+const MIN_SESSION_DURATION: Duration = Duration::from_secs(15 * 60);
+const MAX_SESSION_DURATION: Duration = Duration::from_secs(12 * 3600);
 const MIN_LEAF_VALIDITY: Duration = Duration::from_secs(3600);
 /// The CA/Browser Forum's ceiling, which some TLS clients enforce.
 const MAX_LEAF_VALIDITY: Duration = Duration::from_secs(397 * 24 * 3600);
@@ -108,6 +111,45 @@ impl Config {
         }
         if limits.max_h2_streams == 0 {
             err("limits.max_h2_streams".into(), "must be at least 1".into());
+        }
+
+        if limits.max_buffered_body < MIN_BUFFERED_BODY {
+            err(
+                "limits.max_buffered_body".into(),
+                format!("must be at least {MIN_BUFFERED_BODY} bytes"),
+            );
+        }
+
+        let credentials = &self.credentials;
+        if !crate::cloud::aws::endpoint::is_region(&credentials.region) {
+            err(
+                "credentials.region".into(),
+                format!("`{}` is not an AWS region name", credentials.region),
+            );
+        }
+        if let Some(endpoint) = &credentials.sts_endpoint {
+            match endpoint.parse::<http::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() => {}
+                _ => err(
+                    "credentials.sts_endpoint".into(),
+                    format!("`{endpoint}` is not an http(s) URL"),
+                ),
+            }
+        }
+        let duration = credentials.session_duration;
+        if !(MIN_SESSION_DURATION..=MAX_SESSION_DURATION).contains(&duration) {
+            err(
+                "credentials.session_duration".into(),
+                "must be between 15m and 12h (STS AssumeRole limits)".into(),
+            );
+        }
+        if credentials.refresh_before >= duration {
+            err(
+                "credentials.refresh_before".into(),
+                "must be shorter than credentials.session_duration".into(),
+            );
         }
 
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {

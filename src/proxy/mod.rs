@@ -28,6 +28,7 @@ macro_rules! serve_until_drained {
     }};
 }
 
+mod aws;
 mod intercept;
 pub mod pipeline;
 pub mod refusal;

@@ -1,20 +1,28 @@
 //! One intercepted request, one pipeline. The phases, in order:
 //!
-//! | phase   | job                                                          |
-//! |---------|--------------------------------------------------------------|
-//! | parse   | exactly one `Host` (or `:authority`), naming the CONNECT host |
-//! | forward | to the upstream, hop-by-hop headers dropped; streams both ways |
-//! | record  | the one place each outcome is logged and counted              |
+//! | phase        | job                                                                |
+//! |--------------|--------------------------------------------------------------------|
+//! | parse        | exactly one `Host` (or `:authority`), naming the CONNECT host      |
+//! | identify     | the signature's access key → an agent ([`super::aws`])             |
+//! | read_body    | read whole what must be verified or inspected; large uploads stream |
+//! | classify     | what the call does ([`crate::cloud`]); shapes every later error     |
+//! | authenticate | the agent's signature verified with its secret                     |
+//! | sign         | re-signed with the agent's short-lived role session                |
+//! | forward      | to the upstream, hop-by-hop headers dropped; streams both ways     |
+//! | record       | the one place each outcome is logged and counted                   |
 //!
-//! Identity, classification, rule decisions, parking and re-signing slot in between
-//! `parse` and `forward` as phases of their own (see ARCHITECTURE.md); each returns
-//! `Result<_, Refusal>`, and a refusal at any phase ends in `record` like a success.
+//! Rule decisions, parking and the audit record slot in between `authenticate` and `sign`
+//! (see ARCHITECTURE.md). Each phase returns `Result<_, Refusal>`, and a refusal at any
+//! phase ends in `record` like a success. Nothing reaches the upstream unless every phase
+//! before `forward` passed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::header::{self, HOST};
+use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
@@ -22,8 +30,13 @@ use hyper::body::Incoming;
 use tower_http::timeout::TimeoutBody;
 
 use super::ProxyBody;
+use super::aws;
 use super::refusal::{Origin, Refusal};
 use super::upstream::Upstream;
+use crate::agents::{Agent, Directory};
+use crate::cloud::aws::errors::ErrorShape;
+use crate::cloud::{Call, Classification};
+use crate::credentials::Broker;
 use crate::metrics::{Metrics, status_class};
 
 /// What an intercepted connection established before its first request.
@@ -43,25 +56,64 @@ pub struct ConnCtx {
 
 /// Facts the phases gather about one request, read by `record`.
 struct Exchange {
+    /// Sent back as the request id of Airlock's own errors, and logged.
+    id: u64,
     method: Method,
     /// Only its path is logged: query strings can carry presigned credentials.
     uri: Uri,
     started: Instant,
+    agent: Option<Arc<Agent>>,
+    call: Option<Box<Call>>,
     upstream_latency: Option<Duration>,
+}
+
+/// Request ids: unique per process run (a random start, then a counter).
+static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(0);
+
+fn next_request_id() -> u64 {
+    NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What the pipeline needs besides the request: set up once by the server.
+pub struct PipelineDeps {
+    pub upstream: Upstream,
+    pub metrics: Arc<Metrics>,
+    pub agents: Arc<Directory>,
+    pub broker: Broker,
+    pub body_idle_timeout: Duration,
+    pub max_buffered_body: usize,
 }
 
 pub struct Pipeline {
     upstream: Upstream,
     metrics: Arc<Metrics>,
+    agents: Arc<Directory>,
+    broker: Broker,
     body_idle_timeout: Duration,
+    max_buffered_body: usize,
 }
 
 impl Pipeline {
-    pub fn new(upstream: Upstream, metrics: Arc<Metrics>, body_idle_timeout: Duration) -> Self {
+    pub fn new(deps: PipelineDeps) -> Self {
+        let mut seed = [0u8; 8];
+        // Ids only need to be distinct across restarts; a failed draw just starts at 0.
+        let _ = crate::tls::crypto_provider().secure_random.fill(&mut seed);
+        NEXT_REQUEST_ID.store(u64::from_le_bytes(seed) >> 1, Ordering::Relaxed);
+        let PipelineDeps {
+            upstream,
+            metrics,
+            agents,
+            broker,
+            body_idle_timeout,
+            max_buffered_body,
+        } = deps;
         Pipeline {
             upstream,
             metrics,
+            agents,
+            broker,
             body_idle_timeout,
+            max_buffered_body,
         }
     }
 
@@ -72,14 +124,17 @@ impl Pipeline {
     /// Run one request through every phase. Never fails: a refusal becomes a response.
     pub async fn handle(&self, request: Request<Incoming>, conn: &ConnCtx) -> Response<ProxyBody> {
         let mut exchange = Exchange {
+            id: next_request_id(),
             method: request.method().clone(),
             uri: request.uri().clone(),
             started: Instant::now(),
+            agent: None,
+            call: None,
             upstream_latency: None,
         };
         let outcome = self.run(request, conn, &mut exchange).await;
         self.record(conn, &exchange, &outcome);
-        outcome.unwrap_or_else(Refusal::into_response)
+        outcome.unwrap_or_else(|refusal| refusal.into_response(&format!("{:016x}", exchange.id)))
     }
 
     async fn run(
@@ -89,18 +144,63 @@ impl Pipeline {
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, Refusal> {
         let request = parse(request, conn)?;
-        self.forward(request, conn, exchange).await
+        if is_google(&conn.host) {
+            return Err(Refusal::Unsupported(format!(
+                "{} is a Google Cloud API; Airlock does not authenticate Google Cloud calls yet, \
+                 so it forwards none",
+                conn.host
+            )));
+        }
+        let (mut parts, body) = request.into_parts();
+        let host = conn.host.as_str();
+        let mut shape = ErrorShape::guess(&aws::view(&parts, host, &[]));
+
+        let identity = aws::identify(&parts, host, &self.agents, shape)?;
+        exchange.agent = Some(Arc::clone(&identity.agent));
+        let body = aws::read_body(
+            &parts,
+            body,
+            &identity.payload,
+            self.max_buffered_body,
+            self.body_idle_timeout,
+            shape,
+        )
+        .await?;
+
+        let classification = crate::cloud::aws::classify(&aws::view(&parts, host, body.bytes()));
+        if let Classification::Known(call) = classification {
+            shape = ErrorShape::for_protocol(call.protocol);
+            exchange.call = Some(call);
+        }
+
+        let verified = aws::authenticate(&parts, host, &body, &identity, shape)?;
+        // HTTP/2 agents send `:authority` only; signatures cover it as `host`.
+        if !parts.headers.contains_key(HOST) {
+            parts.headers.insert(HOST, conn.host_header.clone());
+        }
+        let body = aws::sign(
+            &mut parts,
+            host,
+            body,
+            &identity,
+            &verified,
+            &self.broker,
+            self.body_idle_timeout,
+            shape,
+        )
+        .await?;
+        self.forward(parts, body, conn, exchange).await
     }
 
     /// Phase `forward`: rewrite to an absolute URI for the upstream (same host), drop
     /// hop-by-hop headers, stream the body out and the response back.
     async fn forward(
         &self,
-        request: Request<Incoming>,
+        mut parts: Parts,
+        body: ProxyBody,
         conn: &ConnCtx,
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, Refusal> {
-        let (mut parts, body) = request.into_parts();
         let mut uri = parts.uri.into_parts();
         uri.scheme = Some(conn.scheme.clone());
         uri.authority = Some(conn.authority.clone());
@@ -111,11 +211,6 @@ impl Pipeline {
         // The pool picks HTTP/1.1 or HTTP/2 per upstream connection (ALPN).
         parts.version = Version::HTTP_11;
         strip_hop_by_hop(&mut parts.headers);
-        // HTTP/2 agents send `:authority` only; signatures cover it as `host`.
-        if !parts.headers.contains_key(HOST) {
-            parts.headers.insert(HOST, conn.host_header.clone());
-        }
-        let body = TimeoutBody::new(self.body_idle_timeout, body).boxed_unsync();
         let request = Request::from_parts(parts, body);
 
         let sent = Instant::now();
@@ -172,13 +267,26 @@ impl Pipeline {
                     };
                     m.upstream_errors_total.with_label_values(&[kind]).inc();
                 }
+                if let Refusal::Aws(e) = refusal
+                    && AUTH_CODES.contains(&e.code)
+                {
+                    m.auth_failures_total.with_label_values(&[e.code]).inc();
+                }
                 (refusal.code(), refusal.to_string())
             }
         };
+        let (service, operation) = exchange
+            .call
+            .as_ref()
+            .map_or(("", ""), |c| (c.service, c.operation));
         tracing::info!(
             target: "airlock::access",
             conn_id = conn.id,
+            request_id = format_args!("{:016x}", exchange.id),
             agent.addr = %conn.peer,
+            agent.name = exchange.agent.as_ref().map_or("", |a| a.name.as_str()),
+            aws.service = service,
+            aws.operation = operation,
             http.host = %conn.host,
             http.method = %exchange.method,
             http.path = exchange.uri.path(),
@@ -229,6 +337,39 @@ fn names_host(value: &str, host: &str) -> bool {
     name.eq_ignore_ascii_case(host)
 }
 
+/// Codes of requests refused because the agent could not be authenticated.
+const AUTH_CODES: [&str; 6] = [
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "RequestTimeTooSkewed",
+    "XAmzContentSHA256Mismatch",
+];
+
+/// Google Cloud API hosts: intercepted, but not yet authenticated, so never forwarded.
+fn is_google(host: &str) -> bool {
+    host == "googleapis.com" || host.ends_with(".googleapis.com")
+}
+
+/// Connection-scoped headers (see [`strip_hop_by_hop`]); never part of a signature
+/// Airlock re-makes.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "keep-alive",
+    "proxy-connection",
+];
+
 /// Connection-scoped headers never cross the proxy (RFC 9110 §7.6.1). `Expect` is
 /// answered by Airlock itself (hyper sends `100 Continue` when the body is first read).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -242,19 +383,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::EXPECT,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 /// Map a client error to what the agent is told: connect failures (including upstream

@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod moto;
+pub mod signing;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
@@ -22,7 +23,51 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+pub use signing::AgentKey;
 pub use upstream::TestPki;
+
+/// The agent every test Airlock is started with.
+pub const TEST_AGENT: &str = "test-agent";
+pub const TEST_OWNER: &str = "dev@example.com";
+pub const TEST_ROLE: &str = "arn:aws:iam::123456789012:role/agent-role";
+
+/// Airlock's own (base) credentials in tests: moto accepts any when auth is off.
+pub const BASE_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+];
+
+/// `airlock agents add NAME …` against the config in `dir`; the printed key pair.
+pub fn add_agent(dir: &std::path::Path, name: &str, owner: &str, role: &str) -> AgentKey {
+    let output = Command::new(BIN)
+        .args([
+            "agents", "add", name, "--owner", owner, "--role", role, "--config",
+        ])
+        .arg(dir.join("airlock.yaml"))
+        .output()
+        .expect("run airlock agents add");
+    assert!(
+        output.status.success(),
+        "agents add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let value = |var: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {var}=")))
+            .unwrap_or_else(|| panic!("no {var} in: {text}"))
+            .to_string()
+    };
+    AgentKey {
+        id: value("AWS_ACCESS_KEY_ID"),
+        secret: value("AWS_SECRET_ACCESS_KEY"),
+    }
+}
 
 /// The Python with the pinned test tools (botocore, moto) that tests/run.sh installs.
 pub fn python() -> PathBuf {
@@ -45,13 +90,15 @@ pub struct Airlock {
     pub dir: tempfile::TempDir,
     pub proxy: SocketAddr,
     pub control: SocketAddr,
+    /// The key of [`TEST_AGENT`] (absent when the config was written by the test itself).
+    pub key: Option<AgentKey>,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Airlock {
     /// `airlock init` in a fresh directory, then `serve` with a config made of test
-    /// settings (ephemeral ports, JSON logs, `upstream.ca_file` = the test PKI) and
-    /// `extra` YAML appended.
+    /// settings (ephemeral ports, JSON logs, `upstream.ca_file` = the test PKI, STS = the
+    /// shared moto) and `extra` YAML appended; one agent, [`TEST_AGENT`].
     pub fn start(pki: &TestPki, extra: &str) -> Airlock {
         let dir = tempfile::tempdir().expect("tempdir");
         Self::start_in(dir, pki, extra)
@@ -66,8 +113,16 @@ impl Airlock {
             .expect("run airlock init");
         assert!(status.success(), "airlock init failed");
         std::fs::write(dir.path().join("upstream-ca.pem"), &pki.ca_pem).expect("write ca");
+        let sts = if extra.contains("credentials:") {
+            String::new()
+        } else {
+            format!(
+                "credentials:\n  sts_endpoint: {}\n",
+                moto::Moto::shared().url()
+            )
+        };
         let config = format!(
-            "proxy:\n  listen: 127.0.0.1:0\ncontrol:\n  listen: 127.0.0.1:0\nlog:\n  format: json\n  level: info\n{extra}"
+            "proxy:\n  listen: 127.0.0.1:0\ncontrol:\n  listen: 127.0.0.1:0\nlog:\n  format: json\n  level: info\n{sts}{extra}"
         );
         let config = if config.contains("upstream:") {
             config.replace("upstream:\n", "upstream:\n  ca_file: upstream-ca.pem\n")
@@ -75,7 +130,44 @@ impl Airlock {
             format!("{config}upstream:\n  ca_file: upstream-ca.pem\n")
         };
         std::fs::write(dir.path().join("airlock.yaml"), config).expect("write config");
-        Self::spawn(dir)
+        let key = add_agent(dir.path(), TEST_AGENT, TEST_OWNER, TEST_ROLE);
+        let mut airlock = Self::spawn(dir);
+        airlock.key = Some(key);
+        airlock
+    }
+
+    /// The test agent's key.
+    pub fn key(&self) -> &AgentKey {
+        self.key.as_ref().expect("this Airlock has the test agent")
+    }
+
+    /// Build `request` and sign it as the test agent for `service`.
+    pub fn signed(&self, request: reqwest::RequestBuilder, service: &str) -> reqwest::Request {
+        let mut request = request.build().expect("request");
+        signing::sign_now(&mut request, self.key(), service);
+        request
+    }
+
+    /// Build `request`, sign it as the test agent for `service`, send it.
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::RequestBuilder,
+        service: &str,
+    ) -> reqwest::Response {
+        let request = self.signed(request, service);
+        client.execute(request).await.expect("send through airlock")
+    }
+
+    /// curl arguments that sign as the test agent (curl's own SigV4 signer).
+    pub fn curl_auth(&self, service: &str) -> Vec<String> {
+        let key = self.key();
+        vec![
+            "--aws-sigv4".into(),
+            format!("aws:amz:us-east-1:{service}"),
+            "--user".into(),
+            format!("{}:{}", key.id, key.secret),
+        ]
     }
 
     /// `airlock serve --config DIR/airlock.yaml` as it stands.
@@ -84,6 +176,7 @@ impl Airlock {
             .args(["serve", "--config"])
             .arg(dir.path().join("airlock.yaml"))
             .env_remove("RUST_LOG")
+            .envs(BASE_ENV)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -123,6 +216,7 @@ impl Airlock {
             control: addr("control"),
             child: Some(child),
             dir,
+            key: None,
             logs,
         }
     }

@@ -2,9 +2,16 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::python;
+
+const WATCHED_SERVER: &str = "import os, sys, threading
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+from moto.server import main
+main(sys.argv[1:])
+";
 
 pub struct Moto {
     child: Child,
@@ -17,16 +24,19 @@ impl Moto {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port");
+        // The server exits when its stdin closes: when the test process ends, even if
+        // `Drop` never runs (the shared instance lives in a static).
         let child = Command::new(python())
             .args([
-                "-m",
-                "moto.server",
+                "-c",
+                WATCHED_SERVER,
                 "-H",
                 "127.0.0.1",
                 "-p",
                 &addr.port().to_string(),
             ])
             .envs(env.iter().copied())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -37,6 +47,13 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(100));
         }
         Moto { child, addr }
+    }
+
+    /// One moto per test process, for the STS that every test Airlock assumes roles with
+    /// (auth not enforced: any base credentials are accepted).
+    pub fn shared() -> &'static Moto {
+        static SHARED: OnceLock<Moto> = OnceLock::new();
+        SHARED.get_or_init(|| Moto::start(&[]))
     }
 
     pub fn url(&self) -> String {

@@ -143,7 +143,7 @@ pub fn parse<'a>(request: &RequestView<'a>) -> Result<Signature<'a>, VerifyError
 }
 
 /// S3 and its variants sign single-encoded, unnormalized paths.
-fn is_s3(service: &str) -> bool {
+pub fn is_s3(service: &str) -> bool {
     matches!(
         service,
         "s3" | "s3-object-lambda" | "s3express" | "s3-outposts"
@@ -360,8 +360,8 @@ pub enum Payload<'a> {
 
 /// Re-sign a request for forwarding: remove the agent's authentication (header or presign
 /// parameters), then sign with `credentials` for `region`/`service` at `time`, keeping
-/// `Host` exactly. Exactly the headers the agent's SDK signed (`signed_headers`) are
-/// signed again — a set known to reach AWS unchanged; headers nobody signed (user-agent,
+/// `Host` exactly; returns the new signature (the seed of re-signed chunk signatures).
+/// Exactly the headers the agent's SDK signed (`signed_headers`) are signed again — a set known to reach AWS unchanged; headers nobody signed (user-agent,
 /// framing that HTTP/2 → HTTP/1.1 may change) stay out of the signature.
 #[allow(clippy::too_many_arguments)]
 pub fn resign(
@@ -373,7 +373,7 @@ pub fn resign(
     region: &str,
     service: &str,
     time: SystemTime,
-) -> Result<(), VerifyError> {
+) -> Result<String, VerifyError> {
     let err = |e: &dyn std::fmt::Display| VerifyError::Malformed(e.to_string());
     for name in ["authorization", "x-amz-date", "x-amz-security-token"] {
         parts.headers.remove(name);
@@ -418,7 +418,7 @@ pub fn resign(
     let uri = parts.uri.to_string();
     let signable = SignableRequest::new(parts.method.as_str(), uri, headers.into_iter(), body)
         .map_err(|e| err(&e))?;
-    let (instructions, _signature) = sign(signable, &params).map_err(|e| err(&e))?.into_parts();
+    let (instructions, signature) = sign(signable, &params).map_err(|e| err(&e))?.into_parts();
     for (name, value) in instructions.headers() {
         let value = http::HeaderValue::from_str(value).map_err(|e| err(&e))?;
         parts.headers.insert(
@@ -426,5 +426,5 @@ pub fn resign(
             value,
         );
     }
-    Ok(())
+    Ok(signature)
 }

@@ -1,0 +1,410 @@
+//! The AWS phases of the pipeline: who signed the request, reading its body as its
+//! signature requires, verifying it, and re-signing it with the agent's role session.
+//!
+//! | phase        | AWS job                                                                   |
+//! |--------------|---------------------------------------------------------------------------|
+//! | identify     | SigV4 access key → an agent (real `AKIA`/`ASIA` keys refused with a hint)  |
+//! | read_body    | bodies signed over their bytes are read whole (≤ `limits.max_buffered_body`); small ones too (rules read them); uploads with a declared hash or aws-chunked stream |
+//! | authenticate | recompute the signature with the agent's secret; clock skew; body hash     |
+//! | sign         | STS session → new signature; streamed bodies checked (hash) or re-signed (chunks) as they flow |
+//!
+//! Every refusal here is an [`AwsError`]: shaped for the request's protocol so SDKs and
+//! the CLI print `An error occurred (Code) …: message`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http::request::Parts;
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+use tower_http::timeout::TimeoutBody;
+
+use super::ProxyBody;
+use super::refusal::{AwsError, Refusal};
+use crate::agents::{Agent, Directory, KEY_ID_PREFIX, Secret};
+use crate::cloud::RequestView;
+use crate::cloud::aws::body::{checked_sha256, resigned_chunks};
+use crate::cloud::aws::chunked::{Chain, ChunkResigner};
+use crate::cloud::aws::errors::ErrorShape;
+use crate::cloud::aws::sigv4::{self, Payload, SigningCredentials, VerifyError};
+use crate::credentials::{Broker, CredentialsError};
+
+/// Bodies up to this size are read whole even when they could stream, so the classifier
+/// (and rules) see their parameters: S3 bucket policies, ACLs, DeleteObjects key lists.
+pub const INSPECT_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// How the request's payload is covered by its signature (`x-amz-content-sha256`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// No declared hash: the signature covers the body bytes, so they are read whole.
+    Signed,
+    /// A declared SHA-256 (hex): verified against the body, whole or as it streams.
+    Hash(String),
+    /// `UNSIGNED-PAYLOAD` (and S3 presigned URLs): the body is not covered.
+    Unsigned,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`: each chunk carries a signature.
+    SignedChunks { trailer: bool },
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: aws-chunked, unsigned chunks, checksum trailer.
+    UnsignedChunks,
+}
+
+impl PayloadKind {
+    fn of(parts: &Parts, presigned_s3: bool) -> Result<PayloadKind, AwsError> {
+        let Some(value) = parts.headers.get("x-amz-content-sha256") else {
+            return Ok(if presigned_s3 {
+                PayloadKind::Unsigned
+            } else {
+                PayloadKind::Signed
+            });
+        };
+        let value = value.to_str().unwrap_or_default();
+        Ok(match value {
+            "UNSIGNED-PAYLOAD" => PayloadKind::Unsigned,
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => PayloadKind::SignedChunks { trailer: false },
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
+                PayloadKind::SignedChunks { trailer: true }
+            }
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => PayloadKind::UnsignedChunks,
+            hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                PayloadKind::Hash(hash.to_ascii_lowercase())
+            }
+            other if other.starts_with("STREAMING-AWS4-ECDSA") => {
+                return Err(AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "SigV4a streaming signatures are not accepted; sign with SigV4 (AWS4-HMAC-SHA256)",
+                ));
+            }
+            other => {
+                return Err(AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidArgument",
+                    format!(
+                        "x-amz-content-sha256 `{other}` is neither a SHA-256 nor a known payload mode"
+                    ),
+                ));
+            }
+        })
+    }
+
+    /// The literal the signature's payload line carries, when the body is not hashed whole.
+    fn declared(&self) -> Option<&str> {
+        Some(match self {
+            PayloadKind::Signed => return None,
+            PayloadKind::Hash(hash) => hash,
+            PayloadKind::Unsigned => "UNSIGNED-PAYLOAD",
+            PayloadKind::SignedChunks { trailer: false } => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            PayloadKind::SignedChunks { trailer: true } => {
+                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+            }
+            PayloadKind::UnsignedChunks => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        })
+    }
+}
+
+/// Who sent the request, established by [`identify`].
+pub struct Identity {
+    pub agent: Arc<Agent>,
+    secret: Secret,
+    pub payload: PayloadKind,
+}
+
+/// Phase `identify`: the request must be SigV4-signed with an agent's access key. Nothing
+/// of the body has been read yet: strangers cost Airlock no buffering.
+pub fn identify(
+    parts: &Parts,
+    host: &str,
+    agents: &Directory,
+    shape: ErrorShape,
+) -> Result<Identity, Refusal> {
+    let view = view(parts, host, &[]);
+    let signature = sigv4::parse(&view).map_err(|e| verify_error(&e, shape))?;
+    let key = signature.access_key_id;
+    let Some((agent, secret)) = agents.lookup(key) else {
+        let message = if key.starts_with("AKIA") || key.starts_with("ASIA") {
+            format!(
+                "The access key id {key} is an AWS key, not an Airlock agent key. Agents hold only \
+                 the keys `airlock agents add` issues ({KEY_ID_PREFIX}…); requests signed with \
+                 real AWS credentials are never forwarded."
+            )
+        } else {
+            format!(
+                "The access key id {key} is not an Airlock agent key (unknown, rotated or removed)."
+            )
+        };
+        return Err(
+            AwsError::new(StatusCode::FORBIDDEN, "InvalidClientTokenId", message)
+                .shaped(shape)
+                .into(),
+        );
+    };
+    let presigned_s3 = signature.expires.is_some() && sigv4::is_s3(signature.service);
+    let payload = PayloadKind::of(parts, presigned_s3).map_err(|e| e.shaped(shape))?;
+    Ok(Identity {
+        agent,
+        secret,
+        payload,
+    })
+}
+
+/// A request body as far as the pipeline has read it.
+pub enum RequestBody {
+    /// Read whole (and, for a declared hash, already checked).
+    Whole(Bytes),
+    /// Still streaming from the agent.
+    Streaming(Incoming),
+}
+
+impl RequestBody {
+    /// The bytes the classifier and verification see (none for a streaming body).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            RequestBody::Whole(bytes) => bytes,
+            RequestBody::Streaming(_) => &[],
+        }
+    }
+}
+
+/// Phase `read_body`: read the body whole where its signature needs it, or where it is
+/// small; leave large uploads streaming.
+pub async fn read_body(
+    parts: &Parts,
+    body: Incoming,
+    payload: &PayloadKind,
+    max_buffered: usize,
+    idle: std::time::Duration,
+    shape: ErrorShape,
+) -> Result<RequestBody, Refusal> {
+    if body.is_end_stream() {
+        return Ok(RequestBody::Whole(Bytes::new()));
+    }
+    let length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let whole = match payload {
+        PayloadKind::Signed => true,
+        PayloadKind::Hash(_) | PayloadKind::Unsigned => {
+            length.is_some_and(|n| n <= INSPECT_BODY_LIMIT)
+        }
+        PayloadKind::SignedChunks { .. } | PayloadKind::UnsignedChunks => false,
+    };
+    if !whole {
+        return Ok(RequestBody::Streaming(body));
+    }
+    let too_large = || {
+        AwsError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!(
+                "The request body is larger than {max_buffered} bytes, the most Airlock reads to \
+                 verify a signature over the body (limits.max_buffered_body)"
+            ),
+        )
+        .shaped(shape)
+    };
+    if length.is_some_and(|n| n > max_buffered as u64) {
+        return Err(too_large().into());
+    }
+    let bytes = Limited::new(TimeoutBody::new(idle, body), max_buffered)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Refusal::from(too_large())
+            } else {
+                Refusal::BodyRead(e.to_string())
+            }
+        })?
+        .to_bytes();
+    if let PayloadKind::Hash(expected) = payload
+        && hex(&Sha256::digest(&bytes)) != *expected
+    {
+        return Err(AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+        .shaped(shape)
+        .into());
+    }
+    Ok(RequestBody::Whole(bytes))
+}
+
+/// What verification established that re-signing needs.
+pub struct Verified {
+    region: String,
+    service: String,
+    signed_headers: Vec<String>,
+    signature: String,
+    time: SystemTime,
+}
+
+/// Phase `authenticate`: the signature must be the agent's, made within 5 minutes.
+pub fn authenticate(
+    parts: &Parts,
+    host: &str,
+    body: &RequestBody,
+    identity: &Identity,
+    shape: ErrorShape,
+) -> Result<Verified, Refusal> {
+    let view = view(parts, host, body.bytes());
+    let fail = |e: VerifyError| verify_error(&e, shape);
+    let signature = sigv4::parse(&view).map_err(fail)?;
+    sigv4::verify(
+        &view,
+        &signature,
+        identity.secret.expose(),
+        SystemTime::now(),
+    )
+    .map_err(fail)?;
+    Ok(Verified {
+        region: signature.region.to_string(),
+        service: signature.service.to_string(),
+        signed_headers: signature
+            .signed_headers
+            .iter()
+            .filter(|h| !super::pipeline::is_hop_by_hop(h))
+            .map(|h| h.to_string())
+            .collect(),
+        signature: signature.signature.to_string(),
+        time: sigv4::parse_amz_date(signature.amz_date).map_err(fail)?,
+    })
+}
+
+/// Phase `sign`: replace the agent's signature with one made with its role session, and
+/// wrap a streaming body so that what reaches the upstream is exactly what was signed.
+#[allow(clippy::too_many_arguments)]
+pub async fn sign(
+    parts: &mut Parts,
+    host: &str,
+    body: RequestBody,
+    identity: &Identity,
+    verified: &Verified,
+    broker: &Broker,
+    idle: std::time::Duration,
+    shape: ErrorShape,
+) -> Result<ProxyBody, Refusal> {
+    let session = broker
+        .session(&identity.agent)
+        .await
+        .map_err(|e| credentials_error(&e, shape))?;
+    let credentials = SigningCredentials {
+        access_key_id: &session.access_key_id,
+        secret: session.secret.expose(),
+        session_token: Some(session.session_token.expose()),
+    };
+    let payload = match (&body, identity.payload.declared()) {
+        (_, Some(declared)) => Payload::Declared(declared),
+        (RequestBody::Whole(bytes), None) => Payload::Bytes(bytes),
+        // `read_body` reads every body without a declared hash whole.
+        (RequestBody::Streaming(_), None) => {
+            return Err(Refusal::Internal(
+                "a body signed over its bytes was not read".into(),
+            ));
+        }
+    };
+    let signed: Vec<&str> = verified.signed_headers.iter().map(String::as_str).collect();
+    let now = SystemTime::now();
+    let signature = sigv4::resign(
+        parts,
+        host,
+        payload,
+        &signed,
+        &credentials,
+        &verified.region,
+        &verified.service,
+        now,
+    )
+    .map_err(|e| Refusal::Internal(format!("re-signing failed: {e}")))?;
+
+    let streaming = match body {
+        RequestBody::Whole(bytes) => {
+            return Ok(Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync());
+        }
+        RequestBody::Streaming(incoming) => TimeoutBody::new(idle, incoming).boxed_unsync(),
+    };
+    Ok(match &identity.payload {
+        PayloadKind::Hash(hash) => checked_sha256(streaming, hash.clone()).boxed_unsync(),
+        PayloadKind::SignedChunks { trailer } => {
+            let agent = Chain::new(
+                &identity.agent.access_key_id,
+                identity.secret.expose(),
+                None,
+                &verified.region,
+                &verified.service,
+                verified.time,
+                &verified.signature,
+            );
+            let session = Chain::new(
+                credentials.access_key_id,
+                credentials.secret,
+                credentials.session_token,
+                &verified.region,
+                &verified.service,
+                now,
+                &signature,
+            );
+            resigned_chunks(streaming, ChunkResigner::new(agent, session, *trailer)).boxed_unsync()
+        }
+        PayloadKind::Signed | PayloadKind::Unsigned | PayloadKind::UnsignedChunks => streaming,
+    })
+}
+
+/// The view of a request the classifier and the verifier read.
+pub fn view<'a>(parts: &'a Parts, host: &'a str, body: &'a [u8]) -> RequestView<'a> {
+    RequestView {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        host,
+        body,
+    }
+}
+
+fn verify_error(error: &VerifyError, shape: ErrorShape) -> Refusal {
+    let status = match error {
+        VerifyError::Malformed(_) | VerifyError::Unsupported(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::FORBIDDEN,
+    };
+    let message = match error {
+        VerifyError::SignatureDoesNotMatch => {
+            "The request signature we calculated does not match the signature you provided. \
+             Check your Airlock agent secret and signing method."
+                .to_string()
+        }
+        VerifyError::Unsigned => {
+            "Airlock forwards only requests signed (SigV4) with an Airlock agent key".to_string()
+        }
+        other => other.to_string(),
+    };
+    AwsError::new(status, error.code(), message)
+        .shaped(shape)
+        .into()
+}
+
+fn credentials_error(error: &CredentialsError, shape: ErrorShape) -> Refusal {
+    let (status, code) = if error.is_transient() {
+        (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+    } else {
+        (StatusCode::FORBIDDEN, "AccessDenied")
+    };
+    AwsError::new(status, code, format!("Airlock {error}"))
+        .shaped(shape)
+        .into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

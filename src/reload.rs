@@ -1,0 +1,83 @@
+//! Live reload of a file-backed setting (agents now, rules next): the file is polled,
+//! re-read when its identity (size, modification time, inode) changes, and swapped in
+//! whole. A version that fails to load leaves the previous one in force; the failure is
+//! logged, counted and shown in `/readyz` until a good version replaces it.
+//!
+//! Polling rather than inotify: it sees editors' rename-over-writes, files on network
+//! mounts and Kubernetes ConfigMap symlink swaps alike, and costs one `stat` per interval.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use prometheus::IntCounterVec;
+use tokio_util::sync::CancellationToken;
+
+use crate::control::Health;
+
+/// How often watched files are checked.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    // Follow symlinks: the target's identity is what changes on a ConfigMap swap.
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        inode: meta.ino(),
+    })
+}
+
+/// What a watched file feeds.
+pub trait Reloadable: Send + Sync + 'static {
+    /// The name used in logs, the `what` metric label and the `/readyz` note.
+    const NAME: &'static str;
+    /// Load the file and swap the new version in; an error keeps the current one.
+    fn reload(&self) -> Result<(), String>;
+}
+
+/// Poll `path` until `stop`; reload `target` whenever the file changes.
+pub async fn watch<T: Reloadable>(
+    path: PathBuf,
+    target: Arc<T>,
+    reloads: IntCounterVec,
+    health: Arc<Health>,
+    stop: CancellationToken,
+) {
+    let mut last = stamp(&path);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+        let now = stamp(&path);
+        if now == last {
+            continue;
+        }
+        last = now;
+        match target.reload() {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "{} reloaded", T::NAME);
+                reloads.with_label_values(&[T::NAME, "ok"]).inc();
+                health.set_note(T::NAME, None);
+            }
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e,
+                    "{} reload rejected; the previous version stays in force", T::NAME);
+                reloads.with_label_values(&[T::NAME, "error"]).inc();
+                health.set_note(
+                    T::NAME,
+                    Some(format!("reload of {} rejected: {e}", path.display())),
+                );
+            }
+        }
+    }
+}
