@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """moto's server (as `python -m moto.server`) with two auth bugs of moto 5.2.5 fixed.
 
-Usage: python tests/aws/moto_server.py --host 127.0.0.1 --port 5000 [other moto.server args]
+Usage: python tests/aws/moto_server.py [--exit-on-stdin-eof] --host 127.0.0.1 --port 5000 [moto.server args]
+--exit-on-stdin-eof: exit when stdin closes (tests hold it open; the server dies with them).
 Auth is on after INITIAL_NO_AUTH_ACTION_COUNT requests (see moto_bootstrap.py).
 
 With auth on, moto recomputes each request's SigV4 signature in
@@ -93,6 +94,13 @@ ac.IAMRequest._create_auth = _auth_factory(ac.IAMRequest, SigV4QueryAuth)
 ac.S3IAMRequest._create_auth = _auth_factory(ac.S3IAMRequest, S3SigV4QueryAuth)
 
 if __name__ == "__main__":
+    import os
+    import threading
+
     from moto.server import main
 
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    if "--exit-on-stdin-eof" in args:
+        args.remove("--exit-on-stdin-eof")
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+    main(args)

@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod moto;
+pub mod relay;
 pub mod signing;
 pub mod upstream;
 
@@ -105,6 +106,21 @@ impl Airlock {
     }
 
     pub fn start_in(dir: tempfile::TempDir, pki: &TestPki, extra: &str) -> Airlock {
+        Self::start_in_env(dir, pki, extra, &BASE_ENV)
+    }
+
+    /// As [`Airlock::start`], with Airlock's own AWS environment (base credentials) given.
+    pub fn start_env(pki: &TestPki, extra: &str, env: &[(&str, &str)]) -> Airlock {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in_env(dir, pki, extra, env)
+    }
+
+    fn start_in_env(
+        dir: tempfile::TempDir,
+        pki: &TestPki,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Airlock {
         let status = Command::new(BIN)
             .args(["init", "--dir"])
             .arg(dir.path())
@@ -131,7 +147,7 @@ impl Airlock {
         };
         std::fs::write(dir.path().join("airlock.yaml"), config).expect("write config");
         let key = add_agent(dir.path(), TEST_AGENT, TEST_OWNER, TEST_ROLE);
-        let mut airlock = Self::spawn(dir);
+        let mut airlock = Self::spawn_env(dir, env);
         airlock.key = Some(key);
         airlock
     }
@@ -172,11 +188,15 @@ impl Airlock {
 
     /// `airlock serve --config DIR/airlock.yaml` as it stands.
     pub fn spawn(dir: tempfile::TempDir) -> Airlock {
+        Self::spawn_env(dir, &BASE_ENV)
+    }
+
+    fn spawn_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Airlock {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(dir.path().join("airlock.yaml"))
             .env_remove("RUST_LOG")
-            .envs(BASE_ENV)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

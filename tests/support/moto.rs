@@ -1,4 +1,5 @@
-//! moto's server as a local AWS: started on a free loopback port, killed on drop.
+//! moto's server as a local AWS (`tests/aws/moto_server.py`: moto with two auth faults of
+//! 5.2.5 patched): started on a free loopback port, killed on drop.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -6,12 +7,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::python;
-
-const WATCHED_SERVER: &str = "import os, sys, threading
-threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
-from moto.server import main
-main(sys.argv[1:])
-";
 
 pub struct Moto {
     child: Child,
@@ -27,12 +22,15 @@ impl Moto {
         // The server exits when its stdin closes: when the test process ends, even if
         // `Drop` never runs (the shared instance lives in a static).
         let child = Command::new(python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/aws/moto_server.py"
+            ))
             .args([
-                "-c",
-                WATCHED_SERVER,
-                "-H",
+                "--exit-on-stdin-eof",
+                "--host",
                 "127.0.0.1",
-                "-p",
+                "--port",
                 &addr.port().to_string(),
             ])
             .envs(env.iter().copied())

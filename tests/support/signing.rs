@@ -145,3 +145,113 @@ pub fn presign(url: &str, key: &AgentKey, expires: std::time::Duration) -> Strin
     }
     signed.to_string()
 }
+
+/// An S3 PUT with a signed aws-chunked body (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`), as the
+/// Java and Go SDKs send uploads: the header signature seeds a chain of chunk signatures.
+/// `tamper`: flip one byte of the second chunk's data after signing it.
+pub fn signed_chunked_put(
+    url: &str,
+    key: &AgentKey,
+    data: &[u8],
+    chunk_size: usize,
+    tamper: bool,
+) -> reqwest::Request {
+    use aws_sigv4::sign::v4::sign_chunk;
+    const MODE: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    let time = SystemTime::now();
+    let chunks: Vec<&[u8]> = data.chunks(chunk_size).chain([&[][..]]).collect();
+    // Each chunk is `<hex size>;chunk-signature=<64 hex>\r\n<data>\r\n`.
+    let encoded_len: usize = chunks
+        .iter()
+        .map(|c| format!("{:x}", c.len()).len() + ";chunk-signature=".len() + 64 + 2 + c.len() + 2)
+        .sum();
+    let host = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("host");
+    let headers = [
+        ("host".to_string(), host.to_string()),
+        ("content-encoding".to_string(), "aws-chunked".to_string()),
+        ("content-length".to_string(), encoded_len.to_string()),
+        ("x-amz-content-sha256".to_string(), MODE.to_string()),
+        (
+            "x-amz-decoded-content-length".to_string(),
+            data.len().to_string(),
+        ),
+    ];
+    let identity = Credentials::new(&key.id, &key.secret, None, None, "test").into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+    settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(time)
+        .settings(settings)
+        .build()
+        .expect("params")
+        .into();
+    let signable = SignableRequest::new(
+        "PUT",
+        url,
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Precomputed(MODE.to_string()),
+    )
+    .expect("signable");
+    let (instructions, seed) = sign(signable, &params).expect("sign").into_parts();
+
+    let chunk_params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(time)
+        .settings(())
+        .build()
+        .expect("chunk params");
+    let mut previous = seed;
+    let mut body = Vec::with_capacity(encoded_len);
+    for (i, chunk) in chunks.iter().enumerate() {
+        let signature = sign_chunk(
+            &bytes::Bytes::copy_from_slice(chunk),
+            &previous,
+            &chunk_params,
+        )
+        .expect("sign chunk")
+        .signature()
+        .to_string();
+        body.extend_from_slice(
+            format!("{:x};chunk-signature={signature}\r\n", chunk.len()).as_bytes(),
+        );
+        let start = body.len();
+        body.extend_from_slice(chunk);
+        if tamper && i == 1 {
+            body[start] ^= 1;
+        }
+        body.extend_from_slice(b"\r\n");
+        previous = signature;
+    }
+    assert_eq!(body.len(), encoded_len);
+
+    let mut request = reqwest::Request::new(reqwest::Method::PUT, url.parse().expect("url"));
+    for (name, value) in headers.iter().skip(1).chain(
+        instructions
+            .headers()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            value.parse().expect("value"),
+        );
+    }
+    // Sent as a stream, the way uploads travel (no in-memory body for Airlock to hash).
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    *request.body_mut() = Some(reqwest::Body::wrap_stream(futures_util::stream::iter(
+        pieces,
+    )));
+    request
+}

@@ -1,0 +1,569 @@
+//! End to end with real clients and a real upstream: the AWS CLI (1.46.2) and boto3
+//! (1.44.5) are the agents, with only environment variables set (`HTTPS_PROXY`,
+//! `AWS_CA_BUNDLE`, Airlock-issued keys); moto (5.2.5, `tests/aws/moto_server.py`) is AWS,
+//! with authentication enforced after the bootstrap calls, reached through
+//! `upstream.routes` and a counting relay. Airlock's own base credentials are moto's IAM
+//! user `airlock`; it assumes `agent-role` for the agent.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+use support::moto::Moto;
+use support::relay::CountingRelay;
+use support::upstream::hex;
+use support::{AgentKey, Airlock, TEST_AGENT, TestPki, python};
+
+/// moto with auth enforced, and the bootstrap's output.
+struct World {
+    moto: Moto,
+    access_key_id: String,
+    secret_access_key: String,
+    role_arn: String,
+    account: String,
+}
+
+fn script(name: &str) -> String {
+    format!("{}/tests/aws/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let count = Command::new(python())
+            .args([script("moto_bootstrap.py"), "--count".into()])
+            .output()
+            .expect("moto_bootstrap --count");
+        let count = String::from_utf8(count.stdout).unwrap().trim().to_string();
+        let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", &count)]);
+        let out = Command::new(python())
+            .args([script("moto_bootstrap.py"), moto.url()])
+            .output()
+            .expect("moto_bootstrap");
+        assert!(
+            out.status.success(),
+            "bootstrap: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let boot: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let field = |k: &str| boot[k].as_str().unwrap().to_string();
+        World {
+            access_key_id: field("access_key_id"),
+            secret_access_key: field("secret_access_key"),
+            role_arn: field("role_arn"),
+            account: field("account"),
+            moto,
+        }
+    })
+}
+
+/// An Airlock in front of moto (every AWS host routed through a counting relay).
+struct Stack {
+    airlock: Airlock,
+    relay: CountingRelay,
+    home: tempfile::TempDir,
+}
+
+async fn stack() -> Stack {
+    let world = world();
+    assert_eq!(world.role_arn, support::TEST_ROLE, "the test agent's role");
+    let relay = CountingRelay::start(world.moto.addr).await;
+    let extra = format!(
+        "credentials:\n  sts_endpoint: {}\nupstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: http://{}\n",
+        world.moto.url(),
+        relay.addr
+    );
+    let airlock = Airlock::start_env(
+        &TestPki::new(),
+        &extra,
+        &[
+            ("AWS_ACCESS_KEY_ID", world.access_key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", world.secret_access_key.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+        ],
+    );
+    let home = tempfile::tempdir().unwrap();
+    // `aws s3 presign` makes SigV2 URLs unless told otherwise; Airlock accepts SigV4 only.
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[default]\nregion = us-east-1\ns3 =\n    signature_version = s3v4\n",
+    )
+    .unwrap();
+    Stack {
+        airlock,
+        relay,
+        home,
+    }
+}
+
+impl Stack {
+    /// A client process configured the way an agent's environment is: proxy, CA, keys.
+    fn command(&self, program: &Path, key: &AgentKey) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("HTTPS_PROXY", format!("http://{}", self.airlock.proxy))
+            .env("AWS_CA_BUNDLE", self.airlock.ca_pem_path())
+            .env("AWS_ACCESS_KEY_ID", &key.id)
+            .env("AWS_SECRET_ACCESS_KEY", &key.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "2");
+        command
+    }
+
+    fn aws_as(&self, key: &AgentKey, args: &[&str]) -> Output {
+        let aws = python().with_file_name("aws");
+        self.command(&aws, key)
+            .args(args)
+            .output()
+            .expect("run the aws CLI (installed by tests/run.sh)")
+    }
+
+    /// Run `aws ARGS` as the test agent; its stdout (the command must succeed).
+    fn aws(&self, args: &[&str]) -> String {
+        let out = self.aws_as(self.airlock.key(), args);
+        assert!(
+            out.status.success(),
+            "aws {}: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            self.airlock.logs().join("\n")
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn aws_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        serde_json::from_str(&self.aws(&all)).unwrap()
+    }
+
+    /// Run a boto3 snippet as the test agent, with extra environment; its stdout.
+    fn boto3(&self, code: &str, env: &[(&str, &str)]) -> String {
+        let out = self
+            .command(&python(), self.airlock.key())
+            .envs(env.iter().copied())
+            .args(["-c", &format!("import boto3, json, hashlib\n{code}")])
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "boto3: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.airlock.logs().join("\n")
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Hosts Airlock served (from its access log).
+    fn hosts_seen(&self) -> Vec<String> {
+        self.airlock
+            .logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|r| r["http.host"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+fn sha256_file(path: &Path) -> String {
+    hex(&Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_is_the_agents_assumed_role_session() {
+    let stack = stack().await;
+    let identity = stack.aws_json(&["sts", "get-caller-identity"]);
+    assert_eq!(
+        identity["Arn"],
+        format!(
+            "arn:aws:sts::{}:assumed-role/agent-role/{TEST_AGENT}",
+            world().account
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_with_the_cli_round_trips_bytes_intact() {
+    let stack = stack().await;
+    let dir = stack.home.path();
+    let small = dir.join("small.txt");
+    std::fs::write(&small, "hello through airlock\n").unwrap();
+    // ≥ 50 MB: the CLI uploads it in 8 MiB multipart parts.
+    let big = dir.join("big.bin");
+    let data: Vec<u8> = (0..60 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&big, &data).unwrap();
+
+    stack.aws(&["s3", "mb", "s3://e2e-cli"]);
+    stack.aws(&[
+        "s3",
+        "cp",
+        small.to_str().unwrap(),
+        "s3://e2e-cli/small.txt",
+    ]);
+    stack.aws(&["s3", "cp", big.to_str().unwrap(), "s3://e2e-cli/big.bin"]);
+    let listing = stack.aws(&["s3", "ls", "s3://e2e-cli/"]);
+    assert!(
+        listing.contains("small.txt") && listing.contains("big.bin"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(&data.len().to_string()),
+        "size of big.bin: {listing}"
+    );
+
+    for name in ["small.txt", "big.bin"] {
+        let back = dir.join(format!("back-{name}"));
+        stack.aws(&[
+            "s3",
+            "cp",
+            &format!("s3://e2e-cli/{name}"),
+            back.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            sha256_file(&back),
+            sha256_file(&dir.join(name)),
+            "{name} changed on the way"
+        );
+    }
+
+    // A presigned GET (SigV4), fetched through Airlock by a plain HTTP client.
+    let url = stack.aws(&["s3", "presign", "s3://e2e-cli/small.txt"]);
+    let fetched = Command::new("curl")
+        .args(["-sS", "--fail", "--proxy"])
+        .arg(format!("http://{}", stack.airlock.proxy))
+        .arg("--cacert")
+        .arg(stack.airlock.ca_pem_path())
+        .arg(url.trim())
+        .output()
+        .unwrap();
+    assert!(
+        fetched.status.success(),
+        "presigned GET: {}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    assert_eq!(fetched.stdout, b"hello through airlock\n");
+
+    stack.aws(&["s3", "rm", "s3://e2e-cli/small.txt"]);
+    stack.aws(&["s3", "rm", "s3://e2e-cli/big.bin"]);
+    stack.aws(&["s3", "rb", "s3://e2e-cli"]);
+    let buckets = stack.aws(&["s3", "ls"]);
+    assert!(!buckets.contains("e2e-cli"), "{buckets}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_uploads_with_trailing_checksums_plain_and_signed_chunks() {
+    let stack = stack().await;
+    let code = r#"
+import os
+s3 = boto3.client("s3")
+s3.create_bucket(Bucket="e2e-boto3")
+sent = {}
+def capture(request, **_):
+    sent.update({k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+s3.meta.events.register("before-send.s3.PutObject", capture)
+body = os.urandom(3 * 1024 * 1024 + 17)
+s3.put_object(Bucket="e2e-boto3", Key=os.environ["KEY"], Body=body)
+got = s3.get_object(Bucket="e2e-boto3", Key=os.environ["KEY"])["Body"].read()
+print(json.dumps({"sent": hashlib.sha256(body).hexdigest(), "got": hashlib.sha256(got).hexdigest(),
+                  "payload": sent.get("x-amz-content-sha256"), "encoding": sent.get("content-encoding")}))
+"#;
+    // Default settings: aws-chunked with a CRC trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER);
+    // `when_required`: a plain body with its SHA-256.
+    for (key, mode) in [
+        ("default.bin", "when_supported"),
+        ("plain.bin", "when_required"),
+    ] {
+        let out = stack.boto3(
+            &code.replace(
+                "s3.create_bucket(Bucket=\"e2e-boto3\")",
+                if key == "default.bin" {
+                    "s3.create_bucket(Bucket=\"e2e-boto3\")"
+                } else {
+                    ""
+                },
+            ),
+            &[("KEY", key), ("AWS_REQUEST_CHECKSUM_CALCULATION", mode)],
+        );
+        let result: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(result["sent"], result["got"], "{mode}: bytes changed");
+        if mode == "when_supported" {
+            assert_eq!(
+                (result["payload"].as_str(), result["encoding"].as_str()),
+                (
+                    Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+                    Some("aws-chunked")
+                ),
+                "{result}"
+            );
+        } else {
+            assert_ne!(result["encoding"], "aws-chunked", "{result}");
+        }
+    }
+    let modes: Vec<String> = stack
+        .airlock
+        .logs()
+        .iter()
+        .filter(|l| l.contains("PutObject"))
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(modes.len(), 2, "{modes:?}");
+
+    // Signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), which boto3 does not send: a Rust
+    // client that does; moto decodes the re-signed chunks back into the object.
+    let data: Vec<u8> = (0..(200 * 1024 + 5) as u32)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let client = stack.airlock.client(false);
+    let request = support::signing::signed_chunked_put(
+        "https://e2e-boto3.s3.amazonaws.com/chunked.bin",
+        stack.airlock.key(),
+        &data,
+        64 * 1024,
+        false,
+    );
+    let response = client.execute(request).await.unwrap();
+    let status = response.status();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap());
+    let out = stack.boto3(
+        r#"print(hashlib.sha256(boto3.client("s3").get_object(Bucket="e2e-boto3", Key="chunked.bin")["Body"].read()).hexdigest())"#,
+        &[],
+    );
+    assert_eq!(out.trim(), hex(&Sha256::digest(&data)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_dynamodb_ec2_sqs_lambda_and_kms_work_through_airlock() {
+    let stack = stack().await;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = stack.aws_json(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "e2e-app",
+        "--assume-role-policy-document",
+        trust,
+    ]);
+    assert_eq!(role["Role"]["RoleName"], "e2e-app");
+    let policy = stack.aws_json(&[
+        "iam",
+        "create-policy",
+        "--policy-name",
+        "e2e-read",
+        "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+    ]);
+    let policy_arn = policy["Policy"]["Arn"].as_str().unwrap().to_string();
+    stack.aws(&[
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        "e2e-app",
+        "--policy-arn",
+        &policy_arn,
+    ]);
+    let attached = stack.aws_json(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        "e2e-app",
+    ]);
+    assert_eq!(
+        attached["AttachedPolicies"][0]["PolicyArn"],
+        policy_arn.as_str()
+    );
+
+    let table = stack.aws_json(&[
+        "dynamodb",
+        "create-table",
+        "--table-name",
+        "e2e",
+        "--attribute-definitions",
+        "AttributeName=id,AttributeType=S",
+        "--key-schema",
+        "AttributeName=id,KeyType=HASH",
+        "--billing-mode",
+        "PAY_PER_REQUEST",
+    ]);
+    assert_eq!(table["TableDescription"]["TableName"], "e2e");
+    stack.aws(&[
+        "dynamodb",
+        "put-item",
+        "--table-name",
+        "e2e",
+        "--item",
+        r#"{"id":{"S":"cli"}}"#,
+    ]);
+    // boto3 with and without account-ID endpoints (<account>.ddb.<region>.amazonaws.com).
+    let put_and_scan = r#"
+ddb = boto3.client("dynamodb")
+ddb.put_item(TableName="e2e", Item={"id": {"S": __import__("os").environ["ITEM"]}})
+print(json.dumps(sorted(i["id"]["S"] for i in ddb.scan(TableName="e2e")["Items"])))
+"#;
+    let account = world().account.as_str();
+    let out = stack.boto3(
+        put_and_scan,
+        &[
+            ("ITEM", "account-endpoint"),
+            ("AWS_ACCOUNT_ID", account),
+            ("AWS_ACCOUNT_ID_ENDPOINT_MODE", "required"),
+        ],
+    );
+    assert!(
+        out.contains("account-endpoint") && out.contains("cli"),
+        "{out}"
+    );
+    let out = stack.boto3(
+        put_and_scan,
+        &[
+            ("ITEM", "regional-endpoint"),
+            ("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled"),
+        ],
+    );
+    assert!(out.contains("regional-endpoint"), "{out}");
+    let hosts = stack.hosts_seen();
+    for host in [
+        format!("{account}.ddb.us-east-1.amazonaws.com"),
+        "dynamodb.us-east-1.amazonaws.com".to_string(),
+    ] {
+        assert!(hosts.contains(&host), "{host} not used: {hosts:?}");
+    }
+
+    let reservations = stack.aws_json(&["ec2", "describe-instances"]);
+    assert!(reservations["Reservations"].is_array(), "{reservations}");
+
+    let queue = stack.aws_json(&["sqs", "create-queue", "--queue-name", "e2e"]);
+    let url = queue["QueueUrl"].as_str().unwrap().to_string();
+    stack.aws(&[
+        "sqs",
+        "send-message",
+        "--queue-url",
+        &url,
+        "--message-body",
+        "through airlock",
+    ]);
+    let received = stack.aws_json(&["sqs", "receive-message", "--queue-url", &url]);
+    assert_eq!(received["Messages"][0]["Body"], "through airlock");
+
+    let functions = stack.aws_json(&["lambda", "list-functions"]);
+    assert!(functions["Functions"].is_array(), "{functions}");
+
+    let key = stack.aws_json(&["kms", "create-key"]);
+    let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_string();
+    let encrypted = stack.aws_json(&[
+        "kms",
+        "encrypt",
+        "--key-id",
+        &key_id,
+        "--plaintext",
+        "aGVsbG8=",
+    ]);
+    assert!(
+        encrypted["CiphertextBlob"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_agent_secret_is_refused_by_airlock_and_never_reaches_aws() {
+    let stack = stack().await;
+    let wrong = AgentKey {
+        id: stack.airlock.key().id.clone(),
+        secret: "not-the-secret-not-the-secret-not-the-se".into(),
+    };
+    let out = stack.aws_as(&wrong, &["sts", "get-caller-identity"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SignatureDoesNotMatch"),
+        "the CLI printed: {stderr}"
+    );
+    let real_key = AgentKey {
+        id: world().access_key_id.clone(),
+        secret: world().secret_access_key.clone(),
+    };
+    let out = stack.aws_as(&real_key, &["s3", "ls"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("InvalidClientTokenId"),
+        "a real AWS key went through: {stderr}"
+    );
+    assert_eq!(stack.relay.connections(), 0, "moto saw a refused request");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn negative_control_moto_rejects_requests_signed_wrongly_for_a_real_session() {
+    // Without Airlock: a session of the same role, and requests signed with it except for
+    // one detail. moto must refuse them, or the end-to-end tests above would prove nothing.
+    let world = world();
+    let code = r#"
+import os, botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+import urllib.request, urllib.error
+url = os.environ["MOTO"]
+sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1",
+                   aws_access_key_id=os.environ["BASE_ID"], aws_secret_access_key=os.environ["BASE_SECRET"])
+c = sts.assume_role(RoleArn=os.environ["ROLE"], RoleSessionName="control")["Credentials"]
+def send(method, host, path, service, body, secret, token):
+    creds = Credentials(c["AccessKeyId"], secret, token)
+    req = AWSRequest(method=method, url=f"https://{host}{path}", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"} if body else {})
+    SigV4Auth(creds, service, "us-east-1").add_auth(req)
+    headers = dict(req.headers.items())
+    r = urllib.request.Request(url + path, data=body.encode() or None, method=method, headers=headers)
+    r.add_header("Host", host)
+    try:
+        return urllib.request.urlopen(r).status, ""
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+ident = "Action=GetCallerIdentity&Version=2011-06-15"
+print(json.dumps({
+  "good": send("POST", "sts.amazonaws.com", "/", "sts", ident, c["SecretAccessKey"], c["SessionToken"]),
+  "wrong_secret": send("POST", "sts.amazonaws.com", "/", "sts", ident, c["SecretAccessKey"][:-1] + "x", c["SessionToken"]),
+  "no_token": send("POST", "sts.amazonaws.com", "/", "sts", ident, c["SecretAccessKey"], None),
+  "lambda_good": send("GET", "lambda.us-east-1.amazonaws.com", "/2015-03-31/functions/", "lambda", "", c["SecretAccessKey"], c["SessionToken"]),
+  "lambda_wrong": send("GET", "lambda.us-east-1.amazonaws.com", "/2015-03-31/functions/", "lambda", "", "x" * 40, c["SessionToken"]),
+}))
+"#;
+    let out = Command::new(python())
+        .env("MOTO", world.moto.url())
+        .env("BASE_ID", &world.access_key_id)
+        .env("BASE_SECRET", &world.secret_access_key)
+        .env("ROLE", &world.role_arn)
+        .args(["-c", &format!("import boto3, json\n{code}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["good"][0], 200, "{result}");
+    assert_eq!(result["lambda_good"][0], 200, "{result}");
+    for case in ["wrong_secret", "no_token", "lambda_wrong"] {
+        assert_eq!(result[case][0], 403, "{case}: {result}");
+    }
+    assert!(
+        result["wrong_secret"][1]
+            .as_str()
+            .unwrap()
+            .contains("SignatureDoesNotMatch"),
+        "{result}"
+    );
+}
