@@ -295,3 +295,151 @@ async fn signed_chunk_uploads_are_verified_chunk_by_chunk_and_re_signed() {
     } // else: cut mid-upload, as good
     assert!(relay.connections() >= 1);
 }
+
+/// Poll `check` for up to 10 s (file reloads are polled every second).
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn agents_cli(airlock: &Airlock, args: &[&str]) -> String {
+    let out = std::process::Command::new(support::BIN)
+        .arg("agents")
+        .args(args)
+        .arg("--config")
+        .arg(airlock.dir.path().join("airlock.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotated_and_removed_agents_stop_working_without_a_restart() {
+    let (_pki, _relay, airlock) = started("").await;
+    let client = airlock.client(false);
+    let status_with = async |key: &AgentKey| {
+        let mut request = client
+            .get("https://sts.amazonaws.com/small")
+            .build()
+            .unwrap();
+        sign_now(&mut request, key, "sts");
+        client.execute(request).await.unwrap().status().as_u16()
+    };
+    let old = airlock.key().clone();
+    assert_eq!(status_with(&old).await, 200);
+
+    let printed = agents_cli(&airlock, &["rotate", support::TEST_AGENT]);
+    let value = |var: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {var}=")))
+            .unwrap()
+            .to_string()
+    };
+    let new = AgentKey {
+        id: value("AWS_ACCESS_KEY_ID"),
+        secret: value("AWS_SECRET_ACCESS_KEY"),
+    };
+    eventually("the rotated key is refused", async || {
+        status_with(&old).await == 403
+    })
+    .await;
+    assert_eq!(status_with(&new).await, 200);
+
+    // A broken edit: the previous agents stay in force, and it shows.
+    let file = airlock.dir.path().join("agents.yaml");
+    let good = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, "agents: [ {name: broken").unwrap();
+    eventually("the rejected reload is counted", async || {
+        airlock
+            .metric("airlock_reloads_total{result=\"error\",what=\"agents\"}")
+            .await
+            == 1.0
+    })
+    .await;
+    let (_, ready) = airlock.control_get("/readyz").await;
+    assert!(
+        ready.contains("reload of") && ready.contains("agents.yaml"),
+        "{ready}"
+    );
+    assert_eq!(status_with(&new).await, 200);
+
+    std::fs::write(&file, good).unwrap();
+    eventually("the repaired file clears the note", async || {
+        !airlock.control_get("/readyz").await.1.contains("reload of")
+    })
+    .await;
+    agents_cli(&airlock, &["remove", support::TEST_AGENT]);
+    eventually("the removed agent is refused", async || {
+        status_with(&new).await == 403
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_credentials_nothing_is_forwarded_and_the_agent_is_told_why() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (_pki, relay, airlock) =
+        started(&format!("credentials:\n  sts_endpoint: http://{closed}\n")).await;
+    let client = airlock.client(false);
+    let response = airlock
+        .send(
+            &client,
+            client
+                .post("https://sqs.us-east-1.amazonaws.com/")
+                .header("x-amz-target", "AmazonSQS.ListQueues")
+                .header("content-type", "application/x-amz-json-1.0")
+                .body("{}"),
+            "sqs",
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("\"__type\":\"ServiceUnavailable\"")
+            && body.contains("cannot obtain credentials for agent `test-agent`"),
+        "{body}"
+    );
+    assert_eq!(relay.connections(), 0);
+    assert_eq!(
+        airlock
+            .metric("airlock_sessions_total{result=\"error\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_signed_over_their_bytes_are_read_only_up_to_the_limit() {
+    let (_pki, relay, airlock) = started("limits:\n  max_buffered_body: 65536\n").await;
+    let client = airlock.client(false);
+    let response = airlock
+        .send(
+            &client,
+            client
+                .post("https://dynamodb.us-east-1.amazonaws.com/")
+                .header("x-amz-target", "DynamoDB_20120810.PutItem")
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(format!("{{\"TableName\":\"{}\"}}", "t".repeat(100_000))),
+            "dynamodb",
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("RequestEntityTooLarge"), "{body}");
+    assert!(body.contains("limits.max_buffered_body"), "{body}");
+    assert_eq!(relay.connections(), 0);
+}
