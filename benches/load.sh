@@ -15,54 +15,17 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-10}
 OHA_VERSION=1.16.0
 # Airlock gets a core of its own, as on its own host; the load generator and the upstream
-# share the other core in both the direct and the through-Airlock runs. Set PIN=0 to let
-# the scheduler place everything.
-if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
-    pin_airlock=(taskset -c 1); pin_load=(taskset -c 0)
-else
-    pin_airlock=(); pin_load=()
-fi
+# share the other core in both the direct and the through-Airlock runs (PIN=0: let the
+# scheduler place everything). Through Airlock, oha replays one request signed by the
+# bench agent (valid for 5 minutes, like any SigV4 signature).
 
 command -v oha >/dev/null 2>&1 || cargo install oha --locked --version "$OHA_VERSION"
-cargo build --release --quiet --bin airlock --example upstream
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-wait_for() { # file pattern
-    for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "load.sh: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
-
-"${pin_load[@]}" target/release/examples/upstream "$work" > "$work/upstream.out" &
-pids+=($!)
-wait_for "$work/upstream.out" listening
-upstream=$(awk '/listening/ {print $2}' "$work/upstream.out")
-
-target/release/airlock init --dir "$work" > /dev/null
-cat > "$work/airlock.yaml" <<EOF
-proxy:
-  listen: 127.0.0.1:0
-control:
-  listen: 127.0.0.1:0
-upstream:
-  ca_file: upstream-ca.pem
-  routes:
-    - host: "*.amazonaws.com"
-      to: https://$upstream
-log:
-  format: ${AIRLOCK_LOG_FORMAT:-json}
-  level: ${AIRLOCK_LOG_LEVEL:-info}
-EOF
-"${pin_airlock[@]}" target/release/airlock serve --config "$work/airlock.yaml" > "$work/airlock.out" 2> "$work/airlock.log" &
-pids+=($!)
-wait_for "$work/airlock.out" '"ready":true'
-proxy=$(grep -o '"proxy":"[^"]*"' "$work/airlock.out" | head -1 | cut -d'"' -f4)
+source benches/stack.sh
+stack_up
+mapfile -t auth < <(signed_get_headers https://sts.amazonaws.com/small sts)
 
 direct=(--cacert "$work/upstream-ca.pem" "https://127.0.0.1:${upstream#*:}/small")
-through=(-x "http://$proxy" --no-pre-lookup --cacert "$work/certs/ca.pem" "https://sts.amazonaws.com/small")
+through=(-x "http://$proxy" --no-pre-lookup --cacert "$work/certs/ca.pem" "${auth[@]}" "https://sts.amazonaws.com/small")
 
 run() { # name path... oha-args
     local name=$1; shift
