@@ -502,6 +502,32 @@ async fn a_wrong_agent_secret_is_refused_by_airlock_and_never_reaches_aws() {
         "a real AWS key went through: {stderr}"
     );
     assert_eq!(stack.relay.connections(), 0, "moto saw a refused request");
+
+    // An agent whose role does not trust Airlock: STS refuses, the agent is told why.
+    let trust_other = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/someone-else"},"Action":"sts:AssumeRole"}]}"#;
+    stack.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "untrusting",
+        "--assume-role-policy-document",
+        trust_other,
+    ]);
+    let stray = support::add_agent(
+        stack.airlock.dir.path(),
+        "stray",
+        "bob@example.com",
+        "arn:aws:iam::123456789012:role/untrusting",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // agents.yaml is polled
+    let out = stack.aws_as(&stray, &["sts", "get-caller-identity"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("AccessDenied")
+            && stderr.contains("cannot assume role arn:aws:iam::123456789012:role/untrusting"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -116,10 +116,13 @@ async fn broker_checks() {
         Duration::from_secs(60),
     ))
     .await;
-    let err = broken.session(&agent).await.unwrap_err().to_string();
+    // Unreachable is transient (agents see a retryable 503), unlike a refusal by STS.
+    let err = broken.session(&agent).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let err = err.to_string();
     assert!(
         err.contains(
-            "cannot assume role arn:aws:iam::123456789012:role/ci for agent `ci-deployer`"
+            "cannot obtain credentials for agent `ci-deployer` (role arn:aws:iam::123456789012:role/ci)"
         ),
         "{err}"
     );
