@@ -127,7 +127,11 @@ impl Broker {
         &self,
         agent: &Agent,
     ) -> Result<Arc<SessionCredentials>, CredentialsError> {
-        let slot = Arc::clone(&*self.sessions.entry(agent.name.clone()).or_default());
+        // The common case (a known agent) takes a shard read lock and allocates nothing.
+        let slot = match self.sessions.get(&agent.name) {
+            Some(slot) => Arc::clone(&*slot),
+            None => Arc::clone(&*self.sessions.entry(agent.name.clone()).or_default()),
+        };
         let mut current = slot.lock().await;
         if let Some(session) = current.as_ref() {
             let left = session
