@@ -75,6 +75,34 @@ pub struct BrokerSettings {
     pub refresh_before: Duration,
 }
 
+/// An SDK error as one readable line: each cause's message, without the SDK's debug dump.
+/// A failure to load Airlock's own credentials says where they come from.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut no_credentials = false;
+    let mut next = Some(error);
+    while let Some(e) = next {
+        no_credentials |= e
+            .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
+            .is_some();
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let line = parts.join(": ");
+    if no_credentials {
+        format!(
+            "Airlock has no AWS credentials of its own ({line}); give it some through the \
+             standard chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web \
+             identity, or a container or instance role"
+        )
+    } else {
+        line
+    }
+}
+
 impl From<&crate::config::CredentialsConfig> for BrokerSettings {
     fn from(config: &crate::config::CredentialsConfig) -> Self {
         BrokerSettings {
@@ -183,7 +211,7 @@ impl Broker {
             .send()
             .await
             .map_err(|e| {
-                let message = aws_sdk_sts::error::DisplayErrorContext(&e).to_string();
+                let message = describe(&e);
                 // STS said no (a 4xx): a configuration problem. Anything else may pass.
                 let refused = matches!(&e, aws_sdk_sts::error::SdkError::ServiceError(s)
                     if s.raw().status().is_client_error());

@@ -423,6 +423,33 @@ async fn without_credentials_nothing_is_forwarded_and_the_agent_is_told_why() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_airlock_without_credentials_of_its_own_says_so() {
+    let pki = TestPki::new();
+    let airlock = Airlock::start_env(
+        &pki,
+        "",
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+        ],
+    );
+    let client = airlock.client(false);
+    let response = airlock
+        .send(
+            &client,
+            client.get("https://sts.amazonaws.com/small"),
+            "sts",
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("Airlock has no AWS credentials of its own") && body.contains("AWS_PROFILE"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bodies_signed_over_their_bytes_are_read_only_up_to_the_limit() {
     let (_pki, relay, airlock) = started("limits:\n  max_buffered_body: 65536\n").await;
     let client = airlock.client(false);

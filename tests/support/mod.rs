@@ -192,10 +192,16 @@ impl Airlock {
     }
 
     fn spawn_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Airlock {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        // Hermetic: Airlock's AWS environment is exactly `env`, never the caller's.
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("AWS_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
             .args(["serve", "--config"])
             .arg(dir.path().join("airlock.yaml"))
             .env_remove("RUST_LOG")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
