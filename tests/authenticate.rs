@@ -276,6 +276,31 @@ async fn signed_chunk_uploads_are_verified_chunk_by_chunk_and_re_signed() {
     // (moto decodes it back to the data in tests/aws_e2e.rs.)
     assert_eq!(seen["body_len"].as_u64().unwrap(), agent_length);
 
+    // The same with a signed trailer (`…-PAYLOAD-TRAILER`, a checksum after the last chunk).
+    let request = support::signing::signed_chunked_put_with(
+        "https://uploads.s3.amazonaws.com/big.bin",
+        airlock.key(),
+        &data,
+        64 * 1024,
+        false,
+        Some(("x-amz-checksum-crc32", "DUoRhQ==")),
+    );
+    let agent_length: u64 = request.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let response = client.execute(request).await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let seen = echo(&text);
+    assert_eq!(
+        header(&seen, "x-amz-content-sha256"),
+        ["STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"]
+    );
+    assert_eq!(seen["body_len"].as_u64().unwrap(), agent_length);
+
     // A chunk altered after signing: the stream is cut before that chunk is released,
     // so the upstream never receives a complete body.
     let tampered = signed_chunked_put(

@@ -156,30 +156,60 @@ pub fn signed_chunked_put(
     chunk_size: usize,
     tamper: bool,
 ) -> reqwest::Request {
-    use aws_sigv4::sign::v4::sign_chunk;
-    const MODE: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    signed_chunked_put_with(url, key, data, chunk_size, tamper, None)
+}
+
+/// As [`signed_chunked_put`]; with `trailer` (name, value), the body ends with that signed
+/// trailing header (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`).
+pub fn signed_chunked_put_with(
+    url: &str,
+    key: &AgentKey,
+    data: &[u8],
+    chunk_size: usize,
+    tamper: bool,
+    trailer: Option<(&str, &str)>,
+) -> reqwest::Request {
+    use aws_sigv4::sign::v4::{sign_chunk, sign_trailer};
+    let mode = if trailer.is_some() {
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+    } else {
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    };
     let time = SystemTime::now();
     let chunks: Vec<&[u8]> = data.chunks(chunk_size).chain([&[][..]]).collect();
     // Each chunk is `<hex size>;chunk-signature=<64 hex>\r\n<data>\r\n`.
-    let encoded_len: usize = chunks
+    // The final chunk has no data line; then `\r\n`, or the trailer lines and `\r\n`.
+    let chunk_lines: usize = chunks
         .iter()
-        .map(|c| format!("{:x}", c.len()).len() + ";chunk-signature=".len() + 64 + 2 + c.len() + 2)
+        .map(|c| format!("{:x}", c.len()).len() + ";chunk-signature=".len() + 64 + 2)
         .sum();
+    let data_lines: usize = chunks
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| c.len() + 2)
+        .sum();
+    let trailer_lines = trailer.map_or(0, |(n, v)| {
+        n.len() + 1 + v.len() + 2 + "x-amz-trailer-signature:".len() + 64 + 2
+    });
+    let encoded_len = chunk_lines + data_lines + trailer_lines + 2;
     let host = url
         .split("://")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .expect("host");
-    let headers = [
+    let mut headers = vec![
         ("host".to_string(), host.to_string()),
         ("content-encoding".to_string(), "aws-chunked".to_string()),
         ("content-length".to_string(), encoded_len.to_string()),
-        ("x-amz-content-sha256".to_string(), MODE.to_string()),
+        ("x-amz-content-sha256".to_string(), mode.to_string()),
         (
             "x-amz-decoded-content-length".to_string(),
             data.len().to_string(),
         ),
     ];
+    if let Some((name, _)) = trailer {
+        headers.push(("x-amz-trailer".to_string(), name.to_string()));
+    }
     let identity = Credentials::new(&key.id, &key.secret, None, None, "test").into();
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
@@ -197,7 +227,7 @@ pub fn signed_chunked_put(
         "PUT",
         url,
         headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-        SignableBody::Precomputed(MODE.to_string()),
+        SignableBody::Precomputed(mode.to_string()),
     )
     .expect("signable");
     let (instructions, seed) = sign(signable, &params).expect("sign").into_parts();
@@ -224,14 +254,28 @@ pub fn signed_chunked_put(
         body.extend_from_slice(
             format!("{:x};chunk-signature={signature}\r\n", chunk.len()).as_bytes(),
         );
-        let start = body.len();
-        body.extend_from_slice(chunk);
-        if tamper && i == 1 {
-            body[start] ^= 1;
+        if !chunk.is_empty() {
+            let start = body.len();
+            body.extend_from_slice(chunk);
+            if tamper && i == 1 {
+                body[start] ^= 1;
+            }
+            body.extend_from_slice(b"\r\n");
         }
-        body.extend_from_slice(b"\r\n");
         previous = signature;
     }
+    if let Some((name, value)) = trailer {
+        let mut trailing = aws_smithy_runtime_api::http::Headers::new();
+        trailing.append(name.to_string(), value.to_string());
+        let signature = sign_trailer(&trailing, &previous, &chunk_params)
+            .expect("sign trailer")
+            .signature()
+            .to_string();
+        body.extend_from_slice(
+            format!("{name}:{value}\r\nx-amz-trailer-signature:{signature}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(b"\r\n");
     assert_eq!(body.len(), encoded_len);
 
     let mut request = reqwest::Request::new(reqwest::Method::PUT, url.parse().expect("url"));
