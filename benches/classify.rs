@@ -141,6 +141,7 @@ fn verify(c: &mut Criterion) {
             |mut p| {
                 sigv4::resign(
                     &mut p,
+                    false,
                     "iam.amazonaws.com",
                     sigv4::Payload::Bytes(body.as_bytes()),
                     &signed,

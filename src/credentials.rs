@@ -53,6 +53,10 @@ pub struct SessionCredentials {
     pub expiration: SystemTime,
     /// `arn:aws:sts::<account>:assumed-role/<role>/<agent>`.
     pub assumed_role_arn: String,
+    /// The role and owner it was assumed for: an agent re-added or edited under the same
+    /// name with another role or owner gets a new session, never the old one.
+    role: String,
+    owner: String,
 }
 
 impl std::fmt::Debug for SessionCredentials {
@@ -166,7 +170,10 @@ impl Broker {
                 .expiration
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
-            if left > self.settings.refresh_before {
+            if left > self.settings.refresh_before
+                && session.role == agent.role
+                && session.owner == agent.owner
+            {
                 return Ok(Arc::clone(session));
             }
         }
@@ -232,6 +239,8 @@ impl Broker {
             session_token: Secret::new(credentials.session_token),
             expiration,
             assumed_role_arn: output.assumed_role_user.map(|u| u.arn).unwrap_or_default(),
+            role: agent.role.clone(),
+            owner: agent.owner.clone(),
         })
     }
 }

@@ -52,13 +52,15 @@ pub async fn watch<T: Reloadable>(
     health: Arc<Health>,
     stop: CancellationToken,
 ) {
-    let mut last = stamp(&path);
+    // Unknown at first: the file may have changed since it was loaded at start-up, so
+    // the first poll reloads it once.
+    let mut last = None;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(POLL_INTERVAL) => {}
         }
-        let now = stamp(&path);
+        let now = Some(stamp(&path));
         if now == last {
             continue;
         }

@@ -216,6 +216,45 @@ async fn requests_not_signed_by_an_agent_are_refused_aws_style_and_never_forward
         assert!(body.contains(format), "{what}: not shaped {format}: {body}");
     }
 
+    // A presigned URL whose signature cannot cover a declared payload, one valid for more
+    // than AWS's 7 days, and aws-chunked for a service that is not S3.
+    let url = presign(
+        "https://reports.s3.amazonaws.com/q1.csv",
+        &agent,
+        Duration::from_secs(300),
+    );
+    let response = client
+        .get(&url)
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("cannot declare x-amz-content-sha256")
+    );
+    let forever = presign(
+        "https://reports.s3.amazonaws.com/q1.csv",
+        &agent,
+        Duration::from_secs(8 * 24 * 3600),
+    );
+    let response = client.get(&forever).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("up to 604800"));
+    let mut chunked_ddb = ddb().build().unwrap();
+    chunked_ddb.headers_mut().insert(
+        "x-amz-content-sha256",
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER".parse().unwrap(),
+    );
+    sign_now(&mut chunked_ddb, &agent, "dynamodb");
+    let response = client.execute(chunked_ddb).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("for S3 only"));
+
     // An expired presigned URL.
     let url = presign(
         "https://reports.s3.amazonaws.com/q1.csv",
@@ -404,6 +443,24 @@ async fn rotated_and_removed_agents_stop_working_without_a_restart() {
         !airlock.control_get("/readyz").await.1.contains("reload of")
     })
     .await;
+    // The agent's role edited in place: its next call gets a session for the new role,
+    // never the cached one.
+    let sessions = airlock
+        .metric("airlock_sessions_total{result=\"ok\"}")
+        .await;
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("role/agent-role", "role/other-role");
+    std::fs::write(&file, edited).unwrap();
+    eventually("the edited role gets its own session", async || {
+        status_with(&new).await == 200
+            && airlock
+                .metric("airlock_sessions_total{result=\"ok\"}")
+                .await
+                == sessions + 1.0
+    })
+    .await;
+
     agents_cli(&airlock, &["remove", support::TEST_AGENT]);
     eventually("the removed agent is refused", async || {
         status_with(&new).await == 403
@@ -435,8 +492,21 @@ async fn without_credentials_nothing_is_forwarded_and_the_agent_is_told_why() {
     let body = response.text().await.unwrap();
     assert!(
         body.contains("\"__type\":\"ServiceUnavailable\"")
-            && body.contains("cannot obtain credentials for agent `test-agent`"),
+            && body.contains(
+                "cannot obtain credentials for role arn:aws:iam::123456789012:role/agent-role"
+            ),
         "{body}"
+    );
+    // STS's own words stay in Airlock's log.
+    assert!(!body.contains("Connection refused"), "{body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        airlock
+            .logs()
+            .iter()
+            .any(|l| l.contains("Connection refused")),
+        "{:?}",
+        airlock.logs()
     );
     assert_eq!(relay.connections(), 0);
     assert_eq!(
@@ -468,29 +538,49 @@ async fn an_airlock_without_credentials_of_its_own_says_so() {
         .await;
     assert_eq!(response.status(), 503);
     let body = response.text().await.unwrap();
+    assert!(body.contains("details in Airlock's log"), "{body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = airlock.logs().join("\n");
     assert!(
-        body.contains("Airlock has no AWS credentials of its own") && body.contains("AWS_PROFILE"),
-        "{body}"
+        logs.contains("Airlock has no AWS credentials of its own") && logs.contains("AWS_PROFILE"),
+        "{logs}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bodies_signed_over_their_bytes_are_read_only_up_to_the_limit() {
     let (_pki, relay, airlock) = started("limits:\n  max_buffered_body: 65536\n").await;
-    let client = airlock.client(false);
-    let response = airlock
-        .send(
-            &client,
-            client
-                .post("https://dynamodb.us-east-1.amazonaws.com/")
-                .header("x-amz-target", "DynamoDB_20120810.PutItem")
-                .header("content-type", "application/x-amz-json-1.0")
-                .body(format!("{{\"TableName\":\"{}\"}}", "t".repeat(100_000))),
-            "dynamodb",
-        )
-        .await;
-    assert_eq!(response.status(), 413);
-    let body = response.text().await.unwrap();
+    // curl with `Expect: 100-continue`: Airlock answers before the body is sent (a client
+    // that sends it anyway gets the answer and a closed connection).
+    let body = format!("{{\"TableName\":\"{}\"}}", "t".repeat(100_000));
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--proxy",
+            &format!("http://{}", airlock.proxy),
+            "--cacert",
+        ])
+        .arg(airlock.ca_pem_path())
+        .args(airlock.curl_auth("dynamodb"))
+        .args([
+            "-H",
+            "Expect: 100-continue",
+            "-H",
+            "x-amz-target: DynamoDB_20120810.PutItem",
+            "-H",
+            "content-type: application/x-amz-json-1.0",
+            "--data-binary",
+            &body,
+            "-w",
+            "\n%{http_code}",
+            "https://dynamodb.us-east-1.amazonaws.com/",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = String::from_utf8_lossy(&out.stdout);
+    let (body, status) = out.rsplit_once('\n').unwrap();
+    assert_eq!(status, "413", "{body} {stderr} {:?}", airlock.logs());
     assert!(body.contains("RequestEntityTooLarge"), "{body}");
     assert!(body.contains("limits.max_buffered_body"), "{body}");
     assert_eq!(relay.connections(), 0);

@@ -207,6 +207,7 @@ fn resigned_requests_verify_with_the_session_credentials_and_keep_host() {
         let signed = signature.signed_headers.clone();
         resign(
             &mut parts,
+            signature.expires.is_some(),
             &original.host,
             payload,
             &signed,

@@ -53,16 +53,29 @@ pub enum PayloadKind {
 }
 
 impl PayloadKind {
-    fn of(parts: &Parts, presigned_s3: bool) -> Result<PayloadKind, AwsError> {
-        let Some(value) = parts.headers.get("x-amz-content-sha256") else {
-            return Ok(if presigned_s3 {
+    /// From the signature alone for a presigned request (S3: unsigned; others: the body
+    /// bytes), else from `x-amz-content-sha256`. aws-chunked bodies are S3's only.
+    fn of(parts: &Parts, presigned: bool, s3: bool) -> Result<PayloadKind, AwsError> {
+        let declared = parts.headers.get("x-amz-content-sha256");
+        if presigned {
+            if declared.is_some() {
+                return Err(AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequest",
+                    "a presigned request cannot declare x-amz-content-sha256: its signature does not cover it",
+                ));
+            }
+            return Ok(if s3 {
                 PayloadKind::Unsigned
             } else {
                 PayloadKind::Signed
             });
+        }
+        let Some(value) = declared else {
+            return Ok(PayloadKind::Signed);
         };
         let value = value.to_str().unwrap_or_default();
-        Ok(match value {
+        let kind = match value {
             "UNSIGNED-PAYLOAD" => PayloadKind::Unsigned,
             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => PayloadKind::SignedChunks { trailer: false },
             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
@@ -88,7 +101,22 @@ impl PayloadKind {
                     ),
                 ));
             }
-        })
+        };
+        if !s3
+            && matches!(
+                kind,
+                PayloadKind::SignedChunks { .. } | PayloadKind::UnsignedChunks
+            )
+        {
+            return Err(AwsError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                format!(
+                    "x-amz-content-sha256 `{value}`: aws-chunked bodies are accepted for S3 only"
+                ),
+            ));
+        }
+        Ok(kind)
     }
 
     /// The literal the signature's payload line carries, when the body is not hashed whole.
@@ -111,6 +139,9 @@ pub struct Identity {
     pub agent: Arc<Agent>,
     secret: Secret,
     pub payload: PayloadKind,
+    /// Signed for S3 (or a variant): the only APIs whose uploads stream through unread.
+    s3: bool,
+    presigned: bool,
 }
 
 /// Phase `identify`: the request must be SigV4-signed with an agent's access key. Nothing
@@ -142,12 +173,15 @@ pub fn identify(
                 .into(),
         );
     };
-    let presigned_s3 = signature.expires.is_some() && sigv4::is_s3(signature.service);
-    let payload = PayloadKind::of(parts, presigned_s3).map_err(|e| e.shaped(shape))?;
+    let presigned = signature.expires.is_some();
+    let s3 = sigv4::is_s3(signature.service);
+    let payload = PayloadKind::of(parts, presigned, s3).map_err(|e| e.shaped(shape))?;
     Ok(Identity {
         agent,
         secret,
         payload,
+        s3,
+        presigned,
     })
 }
 
@@ -174,7 +208,7 @@ impl RequestBody {
 pub async fn read_body(
     parts: &Parts,
     body: Incoming,
-    payload: &PayloadKind,
+    identity: &Identity,
     max_buffered: usize,
     idle: std::time::Duration,
     shape: ErrorShape,
@@ -187,10 +221,13 @@ pub async fn read_body(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    // Only S3 uploads stream unread: every other API's parameters are in its body, and
+    // the call classified (and later judged by rules) must be the call forwarded.
+    let payload = &identity.payload;
     let whole = match payload {
         PayloadKind::Signed => true,
         PayloadKind::Hash(_) | PayloadKind::Unsigned => {
-            length.is_some_and(|n| n <= INSPECT_BODY_LIMIT)
+            !identity.s3 || length.is_some_and(|n| n <= INSPECT_BODY_LIMIT)
         }
         PayloadKind::SignedChunks { .. } | PayloadKind::UnsignedChunks => false,
     };
@@ -209,6 +246,14 @@ pub async fn read_body(
         .shaped(shape)
     };
     if length.is_some_and(|n| n > max_buffered as u64) {
+        // The answer only reaches a client still sending if the body is read: dropped
+        // unread, the connection is torn down under the response (curl: "empty reply").
+        // Discard it in the background, at most as much as Airlock would have buffered.
+        tokio::spawn(async move {
+            let _ = Limited::new(TimeoutBody::new(idle, body), max_buffered)
+                .collect()
+                .await;
+        });
         return Err(too_large().into());
     }
     let bytes = Limited::new(TimeoutBody::new(idle, body), max_buffered)
@@ -238,6 +283,7 @@ pub async fn read_body(
 
 /// What verification established that re-signing needs.
 pub struct Verified {
+    presigned: bool,
     region: String,
     service: String,
     signed_headers: Vec<String>,
@@ -264,6 +310,7 @@ pub fn authenticate(
     )
     .map_err(fail)?;
     Ok(Verified {
+        presigned: identity.presigned,
         region: signature.region.to_string(),
         service: signature.service.to_string(),
         signed_headers: signature
@@ -293,7 +340,7 @@ pub async fn sign(
     let session = broker
         .session(&identity.agent)
         .await
-        .map_err(|e| credentials_error(&e, shape))?;
+        .map_err(|e| credentials_error(&e, &identity.agent, shape))?;
     let credentials = SigningCredentials {
         access_key_id: &session.access_key_id,
         secret: session.secret.expose(),
@@ -313,6 +360,7 @@ pub async fn sign(
     let now = SystemTime::now();
     let signature = sigv4::resign(
         parts,
+        verified.presigned,
         host,
         payload,
         &signed,
@@ -390,15 +438,33 @@ fn verify_error(error: &VerifyError, shape: ErrorShape) -> Refusal {
         .into()
 }
 
-fn credentials_error(error: &CredentialsError, shape: ErrorShape) -> Refusal {
-    let (status, code) = if error.is_transient() {
-        (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+/// The agent learns which role failed and whether to retry; STS's own words (which name
+/// Airlock's identity and account) go to Airlock's log only.
+fn credentials_error(error: &CredentialsError, agent: &Agent, shape: ErrorShape) -> Refusal {
+    tracing::warn!(agent = %agent.name, role = %agent.role, error = %error,
+        "no credentials for the agent's role");
+    let (status, code, message) = if error.is_transient() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!(
+                "Airlock cannot obtain credentials for role {} right now; retry later \
+                 (details in Airlock's log)",
+                agent.role
+            ),
+        )
     } else {
-        (StatusCode::FORBIDDEN, "AccessDenied")
+        (
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!(
+                "Airlock cannot assume role {} for agent `{}`: STS refused (details in \
+                 Airlock's log)",
+                agent.role, agent.name
+            ),
+        )
     };
-    AwsError::new(status, code, format!("Airlock {error}"))
-        .shaped(shape)
-        .into()
+    AwsError::new(status, code, message).shaped(shape).into()
 }
 
 fn hex(bytes: &[u8]) -> String {

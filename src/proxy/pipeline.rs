@@ -160,7 +160,7 @@ impl Pipeline {
         let body = aws::read_body(
             &parts,
             body,
-            &identity.payload,
+            &identity,
             self.max_buffered_body,
             self.body_idle_timeout,
             shape,

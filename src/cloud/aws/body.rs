@@ -1,7 +1,7 @@
 //! Request bodies checked as they stream, without buffering them:
 //! - [`checked_sha256`]: the body must hash to the `x-amz-content-sha256` the agent signed;
-//!   on a mismatch the stream fails at its end, so the upstream never sees a complete
-//!   upload that differs from what was signed.
+//!   the last frame is held until the hash is known, and on a mismatch the stream fails
+//!   instead, so the upstream never sees a complete upload that differs from what was signed.
 //! - [`resigned_chunks`]: an aws-chunked body whose chunk signatures are verified and
 //!   re-signed one by one ([`ChunkResigner`]).
 
@@ -26,7 +26,9 @@ pub enum BodyError {
     Read(BoxError),
 }
 
-/// `body`, failing at its end unless its SHA-256 is `expected_hex` (lower-case hex).
+/// `body`, failing at its end unless its SHA-256 is `expected_hex` (lower-case hex). The
+/// last frame is held back until the hash is known, so a body that does not match never
+/// reaches the upstream whole.
 pub fn checked_sha256<B>(
     body: B,
     expected_hex: String,
@@ -39,33 +41,42 @@ where
         body: B,
         hasher: Option<Sha256>,
         expected: String,
+        held: Option<Frame<Bytes>>,
     }
     let stream = futures_util::stream::unfold(
         State {
             body,
             hasher: Some(Sha256::new()),
             expected: expected_hex.to_ascii_lowercase(),
+            held: None,
         },
         |mut state| async move {
-            let hasher = state.hasher.as_mut()?;
-            match state.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        hasher.update(data);
+            loop {
+                let hasher = state.hasher.as_mut()?;
+                match state.body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            hasher.update(data);
+                        }
+                        if let Some(previous) = state.held.replace(frame) {
+                            return Some((Ok(previous), state));
+                        }
                     }
-                    Some((Ok(frame), state))
-                }
-                Some(Err(e)) => {
-                    state.hasher = None;
-                    Some((Err(Box::new(BodyError::Read(e.into())) as BoxError), state))
-                }
-                None => {
-                    let digest = state.hasher.take()?.finalize();
-                    let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                    if actual == state.expected {
-                        None
-                    } else {
-                        Some((Err(Box::new(BodyError::Sha256Mismatch) as BoxError), state))
+                    Some(Err(e)) => {
+                        state.hasher = None;
+                        return Some((Err(Box::new(BodyError::Read(e.into())) as BoxError), state));
+                    }
+                    None => {
+                        let digest = state.hasher.take()?.finalize();
+                        let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                        if actual != state.expected {
+                            return Some((
+                                Err(Box::new(BodyError::Sha256Mismatch) as BoxError),
+                                state,
+                            ));
+                        }
+                        let last = state.held.take()?;
+                        return Some((Ok(last), state));
                     }
                 }
             }
@@ -165,10 +176,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ok.to_bytes(), "hello world");
-        let lying = checked_sha256(body_of(vec![b"hello ", b"wor1d"]), hash)
-            .collect()
-            .await;
-        let err = lying.expect_err("a mismatching body must fail");
+        // A lying body: what came before its last frame passes, the last frame never does.
+        let mut lying = checked_sha256(body_of(vec![b"hello ", b"wor1d"]), hash);
+        let first = lying.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "hello ");
+        let err = lying
+            .frame()
+            .await
+            .unwrap()
+            .expect_err("a mismatching body must fail before its last frame");
         assert!(
             err.to_string().contains("XAmzContentSHA256Mismatch"),
             "{err}"

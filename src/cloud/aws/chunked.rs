@@ -273,8 +273,12 @@ fn parse_chunk_header(line: &str) -> Result<(usize, String), ChunkError> {
     let (size, signature) = line.split_once(";chunk-signature=").ok_or_else(|| {
         ChunkError::Malformed(format!("chunk header without signature: `{line}`"))
     })?;
-    let size = usize::from_str_radix(size.trim(), 16)
-        .map_err(|_| ChunkError::Malformed(format!("bad chunk size `{size}`")))?;
+    // The size is re-written as `{size:x}`: only that spelling keeps the body's length.
+    let text = size;
+    let size = usize::from_str_radix(text, 16)
+        .ok()
+        .filter(|n| format!("{n:x}") == text)
+        .ok_or_else(|| ChunkError::Malformed(format!("bad chunk size `{text}`")))?;
     if size > MAX_CHUNK {
         return Err(ChunkError::Malformed(format!(
             "chunk of {size} bytes exceeds {MAX_CHUNK}"

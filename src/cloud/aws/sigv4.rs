@@ -27,6 +27,9 @@ use crate::cloud::RequestView;
 
 /// The clock skew AWS tolerates, and so does Airlock.
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+/// The longest a SigV4 presigned URL may be valid, as AWS enforces (Airlock re-signs, so
+/// the upstream never sees the agent's expiry: Airlock must enforce it).
+pub const MAX_PRESIGN_EXPIRES: u64 = 7 * 24 * 3600;
 
 /// Why a request's signature was not accepted; each maps to AWS's own error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +108,13 @@ pub fn parse<'a>(request: &RequestView<'a>) -> Result<Signature<'a>, VerifyError
             expires: Some(
                 expires
                     .parse()
-                    .map_err(|_| VerifyError::Malformed("X-Amz-Expires is not a number".into()))?,
+                    .ok()
+                    .filter(|&e| e <= MAX_PRESIGN_EXPIRES)
+                    .ok_or_else(|| {
+                        VerifyError::Malformed(format!(
+                            "X-Amz-Expires must be a number of seconds up to {MAX_PRESIGN_EXPIRES} (7 days)"
+                        ))
+                    })?,
             ),
         })
     } else {
@@ -358,14 +367,15 @@ pub enum Payload<'a> {
     Bytes(&'a [u8]),
 }
 
-/// Re-sign a request for forwarding: remove the agent's authentication (header or presign
-/// parameters), then sign with `credentials` for `region`/`service` at `time`, keeping
+/// Re-sign a request for forwarding: remove the agent's authentication (the header, or
+/// the presign parameters of a `presigned` request), then sign with `credentials` for `region`/`service` at `time`, keeping
 /// `Host` exactly; returns the new signature (the seed of re-signed chunk signatures).
 /// Exactly the headers the agent's SDK signed (`signed_headers`) are signed again — a set known to reach AWS unchanged; headers nobody signed (user-agent,
 /// framing that HTTP/2 → HTTP/1.1 may change) stay out of the signature.
 #[allow(clippy::too_many_arguments)]
 pub fn resign(
     parts: &mut http::request::Parts,
+    presigned: bool,
     host: &str,
     payload: Payload<'_>,
     signed_headers: &[&str],
@@ -378,11 +388,7 @@ pub fn resign(
     for name in ["authorization", "x-amz-date", "x-amz-security-token"] {
         parts.headers.remove(name);
     }
-    if parts
-        .uri
-        .query()
-        .is_some_and(|q| q.contains("X-Amz-Signature="))
-    {
+    if presigned {
         let clean = without_auth_params(&parts.uri);
         let mut uri = std::mem::take(&mut parts.uri).into_parts();
         uri.path_and_query = Some(clean.parse().map_err(|e| err(&e))?);
