@@ -27,8 +27,8 @@ use super::ProxyBody;
 use super::refusal::{AwsError, Refusal};
 use crate::agents::{Agent, Directory, KEY_ID_PREFIX, Secret};
 use crate::cloud::RequestView;
-use crate::cloud::aws::body::{checked_sha256, resigned_chunks};
-use crate::cloud::aws::chunked::{Chain, ChunkResigner};
+use crate::cloud::aws::body::{BodyError, BoxError, checked_sha256, resigned_chunks};
+use crate::cloud::aws::chunked::{Chain, ChunkError, ChunkResigner};
 use crate::cloud::aws::errors::ErrorShape;
 use crate::cloud::aws::sigv4::{self, Payload, SigningCredentials, VerifyError};
 use crate::credentials::{Broker, CredentialsError};
@@ -324,8 +324,13 @@ pub fn authenticate(
     })
 }
 
+/// Why a streamed body was cut: set by the body as it fails its check, read by the
+/// pipeline when forwarding fails.
+pub type BodyVerdict = Arc<std::sync::OnceLock<AwsError>>;
+
 /// Phase `sign`: replace the agent's signature with one made with its role session, and
-/// wrap a streaming body so that what reaches the upstream is exactly what was signed.
+/// wrap a streaming body so that what reaches the upstream is exactly what was signed
+/// (with the verdict slot its check reports a failure in).
 #[allow(clippy::too_many_arguments)]
 pub async fn sign(
     parts: &mut Parts,
@@ -336,7 +341,7 @@ pub async fn sign(
     broker: &Broker,
     idle: std::time::Duration,
     shape: ErrorShape,
-) -> Result<ProxyBody, Refusal> {
+) -> Result<(ProxyBody, Option<BodyVerdict>), Refusal> {
     let session = broker
         .session(&identity.agent)
         .await
@@ -373,13 +378,14 @@ pub async fn sign(
 
     let streaming = match body {
         RequestBody::Whole(bytes) => {
-            return Ok(Full::new(bytes)
+            let body = Full::new(bytes)
                 .map_err(|never| match never {})
-                .boxed_unsync());
+                .boxed_unsync();
+            return Ok((body, None));
         }
         RequestBody::Streaming(incoming) => TimeoutBody::new(idle, incoming).boxed_unsync(),
     };
-    Ok(match &identity.payload {
+    let body = match &identity.payload {
         PayloadKind::Hash(hash) => checked_sha256(streaming, hash.clone()).boxed_unsync(),
         PayloadKind::SignedChunks { trailer } => {
             let agent = Chain::new(
@@ -402,8 +408,39 @@ pub async fn sign(
             );
             resigned_chunks(streaming, ChunkResigner::new(agent, session, *trailer)).boxed_unsync()
         }
-        PayloadKind::Signed | PayloadKind::Unsigned | PayloadKind::UnsignedChunks => streaming,
-    })
+        PayloadKind::Signed | PayloadKind::Unsigned | PayloadKind::UnsignedChunks => {
+            return Ok((streaming, None));
+        }
+    };
+    let verdict = BodyVerdict::default();
+    let slot = Arc::clone(&verdict);
+    let body = body
+        .map_err(move |e: BoxError| {
+            if let Some(failure) = e.downcast_ref::<BodyError>() {
+                let _ = slot.set(body_error(failure, shape));
+            }
+            e
+        })
+        .boxed_unsync();
+    Ok((body, Some(verdict)))
+}
+
+/// A streamed body that failed its check, as the agent is told.
+fn body_error(error: &BodyError, shape: ErrorShape) -> AwsError {
+    let (status, code) = match error {
+        BodyError::Sha256Mismatch => (StatusCode::BAD_REQUEST, "XAmzContentSHA256Mismatch"),
+        BodyError::Chunk(ChunkError::SignatureDoesNotMatch) => {
+            (StatusCode::FORBIDDEN, "SignatureDoesNotMatch")
+        }
+        BodyError::Chunk(_) => (StatusCode::BAD_REQUEST, "IncompleteBody"),
+        BodyError::Read(_) => (StatusCode::BAD_REQUEST, "RequestTimeout"),
+    };
+    AwsError::new(
+        status,
+        code,
+        format!("{error}; the upload was cut before it reached AWS complete"),
+    )
+    .shaped(shape)
 }
 
 /// The view of a request the classifier and the verifier read.

@@ -178,7 +178,7 @@ impl Pipeline {
         if !parts.headers.contains_key(HOST) {
             parts.headers.insert(HOST, conn.host_header.clone());
         }
-        let body = aws::sign(
+        let (body, verdict) = aws::sign(
             &mut parts,
             host,
             body,
@@ -189,7 +189,13 @@ impl Pipeline {
             shape,
         )
         .await?;
-        self.forward(parts, body, conn, exchange).await
+        let forwarded = self.forward(parts, body, conn, exchange).await;
+        // The agent's body failed its check as it streamed (hash, chunk signature): the
+        // upload was cut, and that, not the upstream's reaction, is what the agent hears.
+        match (forwarded, verdict.and_then(|v| v.get().cloned())) {
+            (Err(_), Some(failed)) => Err(failed.into()),
+            (forwarded, _) => forwarded,
+        }
     }
 
     /// Phase `forward`: rewrite to an absolute URI for the upstream (same host), drop

@@ -15,7 +15,31 @@ pub struct AgentKey {
 /// Sign `request` for `service` in us-east-1 at `time`. A body that is not in memory (a
 /// stream) is declared `UNSIGNED-PAYLOAD`, as S3 clients do for streamed uploads.
 pub fn sign_at(request: &mut reqwest::Request, key: &AgentKey, service: &str, time: SystemTime) {
-    let streaming = request.body().is_some_and(|b| b.as_bytes().is_none());
+    sign_with(request, key, service, time, None);
+}
+
+/// Sign with `x-amz-content-sha256: declared` (a hash claimed for the body, true or not),
+/// as S3 clients sign uploads.
+pub fn sign_declared(
+    request: &mut reqwest::Request,
+    key: &AgentKey,
+    service: &str,
+    declared: &str,
+) {
+    request
+        .headers_mut()
+        .insert("x-amz-content-sha256", declared.parse().expect("header"));
+    sign_with(request, key, service, SystemTime::now(), Some(declared));
+}
+
+fn sign_with(
+    request: &mut reqwest::Request,
+    key: &AgentKey,
+    service: &str,
+    time: SystemTime,
+    declared: Option<&str>,
+) {
+    let streaming = declared.is_none() && request.body().is_some_and(|b| b.as_bytes().is_none());
     let body_bytes: Vec<u8> = request
         .body()
         .and_then(|b| b.as_bytes())
@@ -37,10 +61,10 @@ pub fn sign_at(request: &mut reqwest::Request, key: &AgentKey, service: &str, ti
             )
         })
         .collect();
-    let body = if streaming {
-        SignableBody::UnsignedPayload
-    } else {
-        SignableBody::Bytes(&body_bytes)
+    let body = match declared {
+        Some(hash) => SignableBody::Precomputed(hash.to_string()),
+        None if streaming => SignableBody::UnsignedPayload,
+        None => SignableBody::Bytes(&body_bytes),
     };
     let identity = Credentials::new(&key.id, &key.secret, None, None, "test").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
