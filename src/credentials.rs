@@ -8,7 +8,7 @@
 //! concurrent requests of one agent make one AssumeRole call.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sts::types::Tag;
 use dashmap::DashMap;
@@ -39,6 +39,18 @@ pub enum CredentialsError {
 }
 
 impl CredentialsError {
+    /// Whether this error was for `agent` as it is now (same name and role).
+    fn is_for(&self, agent: &Agent) -> bool {
+        match self {
+            CredentialsError::AssumeRole {
+                agent: name, role, ..
+            }
+            | CredentialsError::Unavailable {
+                agent: name, role, ..
+            } => *name == agent.name && *role == agent.role,
+        }
+    }
+
     /// Whether a retry may succeed without anyone changing anything.
     pub fn is_transient(&self) -> bool {
         matches!(self, CredentialsError::Unavailable { .. })
@@ -118,7 +130,18 @@ impl From<&crate::config::CredentialsConfig> for BrokerSettings {
     }
 }
 
-type Slot = Arc<Mutex<Option<Arc<SessionCredentials>>>>;
+/// After a failed AssumeRole, the agent's callers get the same error for this long
+/// instead of each calling STS again (an outage is not made worse by a retry storm).
+pub const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// One agent's cached session, or its last failure.
+#[derive(Default)]
+struct SlotState {
+    session: Option<Arc<SessionCredentials>>,
+    failed: Option<(Instant, CredentialsError)>,
+}
+
+type Slot = Arc<Mutex<SlotState>>;
 
 pub struct Broker {
     sts: aws_sdk_sts::Client,
@@ -165,7 +188,13 @@ impl Broker {
             None => Arc::clone(&*self.sessions.entry(agent.name.clone()).or_default()),
         };
         let mut current = slot.lock().await;
-        if let Some(session) = current.as_ref() {
+        if let Some((at, error)) = &current.failed
+            && at.elapsed() < FAILURE_BACKOFF
+            && error.is_for(agent)
+        {
+            return Err(error.clone());
+        }
+        if let Some(session) = current.session.as_ref() {
             let left = session
                 .expiration
                 .duration_since(SystemTime::now())
@@ -182,8 +211,15 @@ impl Broker {
             let result = if fetched.is_ok() { "ok" } else { "error" };
             fetches.with_label_values(&[result]).inc();
         }
-        let fresh = Arc::new(fetched?);
-        *current = Some(Arc::clone(&fresh));
+        let fresh = match fetched {
+            Ok(session) => Arc::new(session),
+            Err(error) => {
+                current.failed = Some((Instant::now(), error.clone()));
+                return Err(error);
+            }
+        };
+        current.failed = None;
+        current.session = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
 

@@ -532,6 +532,17 @@ async fn without_credentials_nothing_is_forwarded_and_the_agent_is_told_why() {
         "{:?}",
         airlock.logs()
     );
+    // Calls right after a failure get the same answer without another STS attempt.
+    for _ in 0..3 {
+        let response = airlock
+            .send(
+                &client,
+                client.get("https://sqs.us-east-1.amazonaws.com/"),
+                "sqs",
+            )
+            .await;
+        assert_eq!(response.status(), 503);
+    }
     assert_eq!(relay.connections(), 0);
     assert_eq!(
         airlock

@@ -316,7 +316,6 @@ pub fn authenticate(
         signed_headers: signature
             .signed_headers
             .iter()
-            .filter(|h| !super::pipeline::is_hop_by_hop(h))
             .map(|h| h.to_string())
             .collect(),
         signature: signature.signature.to_string(),
@@ -361,7 +360,14 @@ pub async fn sign(
             ));
         }
     };
-    let signed: Vec<&str> = verified.signed_headers.iter().map(String::as_str).collect();
+    // Signed headers that do not travel on (hop-by-hop ones the agent signed, such as
+    // curl's `Expect`) are not signed again.
+    let signed: Vec<&str> = verified
+        .signed_headers
+        .iter()
+        .map(String::as_str)
+        .filter(|h| *h == "host" || parts.headers.contains_key(*h))
+        .collect();
     let now = SystemTime::now();
     let signature = sigv4::resign(
         parts,

@@ -174,10 +174,13 @@ impl Pipeline {
         }
 
         let verified = aws::authenticate(&parts, host, &body, &identity, shape)?;
-        // HTTP/2 agents send `:authority` only; signatures cover it as `host`.
+        // HTTP/2 agents send `:authority` only; signatures cover it as `host`. Headers of
+        // this connection only (hop-by-hop) go now, so the re-signed request is exactly
+        // the request forwarded.
         if !parts.headers.contains_key(HOST) {
             parts.headers.insert(HOST, conn.host_header.clone());
         }
+        strip_hop_by_hop(&mut parts.headers);
         let (body, verdict) = aws::sign(
             &mut parts,
             host,
@@ -216,7 +219,6 @@ impl Pipeline {
         parts.uri = Uri::from_parts(uri).map_err(|e| Refusal::Internal(e.to_string()))?;
         // The pool picks HTTP/1.1 or HTTP/2 per upstream connection (ALPN).
         parts.version = Version::HTTP_11;
-        strip_hop_by_hop(&mut parts.headers);
         let request = Request::from_parts(parts, body);
 
         let sent = Instant::now();
@@ -356,12 +358,6 @@ const AUTH_CODES: [&str; 6] = [
 /// Google Cloud API hosts: intercepted, but not yet authenticated, so never forwarded.
 fn is_google(host: &str) -> bool {
     host == "googleapis.com" || host.ends_with(".googleapis.com")
-}
-
-/// Connection-scoped headers (see [`strip_hop_by_hop`]); never part of a signature
-/// Airlock re-makes.
-pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 const HOP_BY_HOP: [&str; 9] = [
