@@ -49,6 +49,14 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// Check, test and explain the rule files.
+    Rules {
+        /// The rules directory.
+        #[arg(long, default_value = "rules", global = true)]
+        dir: PathBuf,
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Work with the configuration file.
     Config {
         #[command(subcommand)]
@@ -62,6 +70,29 @@ pub enum ConfigCommand {
     Check {
         #[arg(long, short, default_value = "airlock.yaml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load the rules: every error with its file and line (exit 1), then warnings (action
+    /// patterns that match nothing in the AWS catalog, match-everything rules).
+    Check,
+    /// Run the cases in <dir>/tests/*.yaml; exit 1 if any fails.
+    Test,
+    /// The decision for one call and why: a raw HTTP/1.1 request (file or `-`), or a
+    /// described call with --call '{"service":"iam","operation":"AttachRolePolicy",…}'.
+    Explain {
+        file: Option<PathBuf>,
+        #[arg(long)]
+        call: Option<String>,
+        /// The calling agent's name and owner (labels: --label).
+        #[arg(long, default_value = "agent")]
+        agent: String,
+        #[arg(long, default_value = "owner@example.com")]
+        owner: String,
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
     },
 }
 

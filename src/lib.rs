@@ -19,6 +19,7 @@
 //! | [`cloud`]   | what a call does: the cloud-neutral `Call`; [`cloud::aws`] classifies AWS requests |
 //! | [`credentials`] | Airlock's base AWS credentials and per-agent STS role sessions (cached, single-flight) |
 //! | [`explain`] | `airlock explain`: raw or JSON Lines requests → one classification per line |
+//! | [`rules`]   | rule files: load with file:line errors, compile, decide a call (pure) |
 //! | [`reload`]  | live reload of watched files (agents, rules): poll, load, swap whole or keep the old |
 //! | [`control`] | `/healthz`, `/readyz`, `/metrics`                                       |
 //! | [`metrics`] | the Prometheus registry and every `airlock_*` metric                    |
@@ -41,6 +42,7 @@ pub mod init;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
+pub mod rules;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use airlock::agents::{Registry, ServerKey};
-use airlock::cli::{AgentsCommand, Cli, Command, ConfigCommand};
+use airlock::cli::{AgentsCommand, Cli, Command, ConfigCommand, RulesCommand};
 use airlock::config::{self, Config};
 use airlock::init::{self, CONFIG_FILE};
 use airlock::server::Server;
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         } => check(&config),
         Command::Explain { file, jsonl } => explain(file.as_deref(), jsonl),
         Command::Agents { config, command } => agents(&config, command),
+        Command::Rules { dir, command } => rules(&dir, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,6 +119,100 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `airlock rules …`: check, test, explain. Errors exit 1 (CI-friendly).
+fn rules(dir: &Path, command: RulesCommand) -> anyhow::Result<()> {
+    use airlock::rules::{RuleSet, Subject, check};
+    let rules = RuleSet::load(dir)?;
+    match command {
+        RulesCommand::Check => {
+            let warnings = check::lint(&rules);
+            for w in &warnings {
+                println!(
+                    "{}:{}: warning: rule `{}`: {}",
+                    w.file.display(),
+                    w.line,
+                    w.rule,
+                    w.message
+                );
+            }
+            println!(
+                "{}: ok ({} rules, {} warnings, version {})",
+                dir.display(),
+                rules.rules.len(),
+                warnings.len(),
+                &rules.version[..12]
+            );
+            Ok(())
+        }
+        RulesCommand::Test => {
+            let results = check::run_tests(&rules, dir).map_err(anyhow::Error::msg)?;
+            let failed = results.iter().filter(|r| r.failure.is_some()).count();
+            for r in &results {
+                match &r.failure {
+                    None => println!("ok   {}: {}", r.file.display(), r.name),
+                    Some(why) => println!("FAIL {}: {}: {why}", r.file.display(), r.name),
+                }
+            }
+            println!("{} cases, {} failed", results.len(), failed);
+            if failed > 0 {
+                anyhow::bail!("{failed} rule test case(s) failed");
+            }
+            Ok(())
+        }
+        RulesCommand::Explain {
+            file,
+            call,
+            agent,
+            owner,
+            labels,
+        } => {
+            let classification = match (call, file) {
+                (Some(call), None) => {
+                    let spec: check::CallSpec = serde_json::from_str(&call)
+                        .context("--call is JSON: {\"service\", \"operation\", \"params\"?, \"region\"?, \"account\"?}")?;
+                    spec.classify().map_err(anyhow::Error::msg)?
+                }
+                (None, file) => {
+                    let mut bytes = Vec::new();
+                    match file.filter(|f| f.as_os_str() != "-") {
+                        Some(path) => {
+                            bytes = std::fs::read(&path)
+                                .with_context(|| format!("cannot read {}", path.display()))?
+                        }
+                        None => {
+                            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+                        }
+                    }
+                    let request =
+                        airlock::explain::parse_raw(&bytes).map_err(anyhow::Error::msg)?;
+                    airlock::cloud::aws::classify(&request.view())
+                }
+                (Some(_), Some(_)) => anyhow::bail!("give a request file or --call, not both"),
+            };
+            let agent = airlock::agents::Agent {
+                name: agent,
+                owner,
+                role: String::new(),
+                account: "123456789012".into(),
+                labels: labels.into_iter().collect(),
+                access_key_id: String::new(),
+                created: String::new(),
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let decision = rules.decide(&classification, &Subject { agent: &agent, now });
+            let out = serde_json::json!({
+                "decision": decision,
+                "call": classification,
+                "rules_version": rules.version,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+    }
 }
 
 fn check(path: &Path) -> anyhow::Result<()> {

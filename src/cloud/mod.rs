@@ -8,7 +8,7 @@ pub mod aws;
 use serde::Serialize;
 
 /// Which cloud a call is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cloud {
     Aws,

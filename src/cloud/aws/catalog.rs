@@ -315,6 +315,11 @@ impl Catalog {
     }
 
     /// The ARN template of resource type `prefix:type`.
+    /// Every IAM action the catalog knows (`s3:GetObject`, …), in no order.
+    pub fn action_names(&self) -> impl Iterator<Item = &str> {
+        self.actions.keys().map(String::as_str)
+    }
+
     pub fn arn_template(&self, id: &str) -> Option<&str> {
         self.resources.get(id).map(String::as_str)
     }

@@ -87,17 +87,7 @@ fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Resul
             .or_insert_with(|| Value::String((*alias).to_string()));
     }
 
-    let action_names: Vec<&'static str> =
-        operation.meta.actions.iter().map(String::as_str).collect();
-    let actions = action_names
-        .iter()
-        .map(|name| Action {
-            name,
-            access: catalog
-                .action(name)
-                .map_or("Unknown", |a| a.access.as_str()),
-        })
-        .collect();
+    let (action_names, actions) = actions_of(catalog, operation);
     let ctx = resources::ArnContext {
         partition: endpoint.partition,
         region: region.as_deref(),
@@ -126,6 +116,65 @@ fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Resul
         idempotency_params,
         protocol,
         presigned: auth.as_ref().is_some_and(|a| a.presigned),
+    })
+}
+
+/// The IAM actions an operation needs, with their access levels.
+fn actions_of(
+    catalog: &'static Catalog,
+    operation: &'static Operation,
+) -> (Vec<&'static str>, Vec<Action>) {
+    let names: Vec<&'static str> = operation.meta.actions.iter().map(String::as_str).collect();
+    let actions = names
+        .iter()
+        .map(|name| Action {
+            name,
+            access: catalog
+                .action(name)
+                .map_or("Unknown", |a| a.access.as_str()),
+        })
+        .collect();
+    (names, actions)
+}
+
+/// A call described rather than captured (rule tests, `rules explain`): `service` is an
+/// IAM prefix (`s3`) or API id (`elbv2`), `operation` its API name; actions, access levels
+/// and resources come from the catalog exactly as for a classified request.
+pub fn describe(
+    service: &str,
+    operation: &str,
+    params: Value,
+    region: Option<&str>,
+    account: Option<&str>,
+) -> Result<Call, String> {
+    let catalog = catalog();
+    let (service, operation) = catalog
+        .services
+        .iter()
+        .filter(|s| s.meta.id == service || s.iam_prefix() == service)
+        .find_map(|s| s.operation(operation).map(|o| (s, o)))
+        .ok_or_else(|| format!("no AWS operation `{operation}` in service `{service}`"))?;
+    let (action_names, actions) = actions_of(catalog, operation);
+    let ctx = resources::ArnContext {
+        partition: "aws",
+        region,
+        account,
+    };
+    let resources = resources::derive(catalog, &action_names, &params, &ctx);
+    Ok(Call {
+        cloud: Cloud::Aws,
+        service: service.iam_prefix(),
+        api: &service.meta.id,
+        operation: &operation.meta.name,
+        actions,
+        region: region.map(str::to_string),
+        partition: "aws",
+        account: account.map(str::to_string),
+        resources,
+        params,
+        idempotency_params: Vec::new(),
+        protocol: service.meta.protocols.first().map_or("", String::as_str),
+        presigned: false,
     })
 }
 

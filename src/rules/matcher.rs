@@ -1,0 +1,533 @@
+//! The `match:` block of a rule, compiled. Every condition given must hold (AND); a list
+//! of values matches when any value does (OR). Globs: `*` any characters, `?` one.
+//! Actions and services compare case-insensitively, as IAM does.
+
+use std::collections::BTreeMap;
+
+use globset::{GlobBuilder, GlobMatcher};
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Subject;
+use crate::cloud::{Call, Cloud};
+
+/// The `match:` block as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSpec {
+    pub cloud: Option<Cloud>,
+    pub service: Option<OneOrMany>,
+    pub action: Option<OneOrMany>,
+    pub access: Option<OneOrMany>,
+    pub resource: Option<OneOrMany>,
+    pub agent: Option<OneOrMany>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, OneOrMany>,
+    pub owner: Option<OneOrMany>,
+    pub region: Option<OneOrMany>,
+    pub account: Option<OneOrMany>,
+    #[serde(default)]
+    pub params: Vec<ParamSpec>,
+    pub time: Option<TimeSpec>,
+}
+
+/// A value or a list of values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn values(&self) -> &[String] {
+        match self {
+            OneOrMany::One(v) => std::slice::from_ref(v),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A condition on a request parameter: `path` into the call's params (`Policy.Statement[].Effect`,
+/// `[]` = any element), and exactly one test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    pub path: String,
+    pub equals: Option<Value>,
+    pub glob: Option<String>,
+    pub regex: Option<String>,
+    pub gt: Option<f64>,
+    pub gte: Option<f64>,
+    pub lt: Option<f64>,
+    pub lte: Option<f64>,
+    pub absent: Option<bool>,
+}
+
+/// A time window in UTC: on these days, between these times (`09:00-17:30`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSpec {
+    pub days: Option<Vec<String>>,
+    pub hours: Option<String>,
+}
+
+/// Globs, any of which may match.
+#[derive(Debug, Clone)]
+struct Globs(Vec<GlobMatcher>);
+
+impl Globs {
+    fn compile(values: &[String], case_insensitive: bool) -> Result<Globs, String> {
+        values
+            .iter()
+            .map(|v| {
+                GlobBuilder::new(v)
+                    .case_insensitive(case_insensitive)
+                    .literal_separator(false)
+                    .build()
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| format!("bad glob `{v}`: {e}"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Globs)
+    }
+
+    fn any(&self, value: &str) -> bool {
+        self.0.iter().any(|g| g.is_match(value))
+    }
+}
+
+/// A glob, or a regex written `regex:<pattern>` (anchored at both ends).
+#[derive(Debug, Clone)]
+enum Pattern {
+    Glob(GlobMatcher),
+    Regex(Regex),
+}
+
+impl Pattern {
+    fn compile(value: &str) -> Result<Pattern, String> {
+        match value.strip_prefix("regex:") {
+            Some(re) => Regex::new(&format!("^(?:{re})$"))
+                .map(Pattern::Regex)
+                .map_err(|e| format!("bad regex `{re}`: {e}")),
+            None => {
+                Globs::compile(&[value.to_string()], false).map(|g| match g.0.into_iter().next() {
+                    Some(m) => Pattern::Glob(m),
+                    None => unreachable!("one glob compiled"),
+                })
+            }
+        }
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            Pattern::Glob(g) => g.is_match(value),
+            Pattern::Regex(r) => r.is_match(value),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ParamTest {
+    Equals(Value),
+    Glob(GlobMatcher),
+    Regex(Regex),
+    Compare { op: Comparison, value: f64 },
+    Absent(bool),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Comparison {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone)]
+struct ParamCondition {
+    path: Vec<PathStep>,
+    test: ParamTest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathStep {
+    Key(String),
+    AnyElement,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TimeWindow {
+    /// Bit 0 = Monday … bit 6 = Sunday.
+    days: u8,
+    /// Minutes after midnight UTC, `from` inclusive, `to` exclusive; `from > to` wraps.
+    from: u32,
+    to: u32,
+}
+
+/// A compiled `match:` block.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    cloud: Option<Cloud>,
+    service: Option<Globs>,
+    action: Option<Globs>,
+    access: Option<Vec<String>>,
+    resource: Option<Vec<Pattern>>,
+    agent: Option<Globs>,
+    labels: Vec<(String, Globs)>,
+    owner: Option<Globs>,
+    region: Option<Globs>,
+    account: Option<Vec<String>>,
+    params: Vec<ParamCondition>,
+    time: Option<TimeWindow>,
+}
+
+/// The access levels IAM documents (and `Unknown` for calls without a known action).
+pub const ACCESS_LEVELS: [&str; 6] = [
+    "Read",
+    "List",
+    "Write",
+    "Permissions management",
+    "Tagging",
+    "Unknown",
+];
+
+impl Matcher {
+    /// Compile; each error is (field path within `match`, message).
+    pub fn compile(spec: &MatchSpec) -> Result<Matcher, Vec<(String, String)>> {
+        let mut errors = Vec::new();
+        let mut globs = |field: &str, v: &Option<OneOrMany>, ci: bool| {
+            v.as_ref()
+                .and_then(|v| match Globs::compile(v.values(), ci) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        errors.push((field.to_string(), e));
+                        None
+                    }
+                })
+        };
+        let service = globs("service", &spec.service, true);
+        let action = globs("action", &spec.action, true);
+        let agent = globs("agent", &spec.agent, false);
+        let owner = globs("owner", &spec.owner, true);
+        let region = globs("region", &spec.region, false);
+        let mut labels = Vec::new();
+        for (key, values) in &spec.labels {
+            if let Some(g) = globs(&format!("labels.{key}"), &Some(values.clone()), false) {
+                labels.push((key.clone(), g));
+            }
+        }
+        let access = spec.access.as_ref().map(|a| a.values().to_vec());
+        for level in access.iter().flatten() {
+            if !ACCESS_LEVELS.contains(&level.as_str()) {
+                errors.push((
+                    "access".into(),
+                    format!(
+                        "unknown access level `{level}`; expected one of {}",
+                        ACCESS_LEVELS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let resource = spec.resource.as_ref().map(|r| {
+            r.values()
+                .iter()
+                .filter_map(|v| match Pattern::compile(v) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        errors.push(("resource".into(), e));
+                        None
+                    }
+                })
+                .collect()
+        });
+        let mut params = Vec::new();
+        for (i, p) in spec.params.iter().enumerate() {
+            match compile_param(p) {
+                Ok(c) => params.push(c),
+                Err(e) => errors.push((format!("params[{i}]"), e)),
+            }
+        }
+        let time = match spec.time.as_ref().map(compile_time).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(("time".into(), e));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Matcher {
+            cloud: spec.cloud,
+            service,
+            action,
+            access,
+            resource,
+            agent,
+            labels,
+            owner,
+            region,
+            account: spec.account.as_ref().map(|a| a.values().to_vec()),
+            params,
+            time,
+        })
+    }
+
+    /// Whether the rule applies to `action` (with its `access` level) of `call`.
+    pub fn matches(&self, call: &Call, action: &str, access: &str, subject: &Subject<'_>) -> bool {
+        let agent = subject.agent;
+        self.cloud.is_none_or(|c| c == call.cloud)
+            && self.service.as_ref().is_none_or(|g| g.any(call.service))
+            && self.action.as_ref().is_none_or(|g| g.any(action))
+            && self
+                .access
+                .as_ref()
+                .is_none_or(|a| a.iter().any(|l| l == access))
+            && self.resource.as_ref().is_none_or(|ps| {
+                call.resources
+                    .iter()
+                    .any(|r| ps.iter().any(|p| p.is_match(r)))
+            })
+            && self.agent.as_ref().is_none_or(|g| g.any(&agent.name))
+            && self
+                .labels
+                .iter()
+                .all(|(key, g)| agent.labels.get(key).is_some_and(|v| g.any(v)))
+            && self.owner.as_ref().is_none_or(|g| g.any(&agent.owner))
+            && self
+                .region
+                .as_ref()
+                .is_none_or(|g| call.region.as_deref().is_some_and(|r| g.any(r)))
+            && self.account.as_ref().is_none_or(|accounts| {
+                let account = call.account.as_deref().unwrap_or(&agent.account);
+                accounts.iter().any(|a| a == account)
+            })
+            && self.params.iter().all(|p| p.holds(&call.params))
+            && self.time.is_none_or(|t| t.contains(subject.now))
+    }
+
+    /// Matches every call (an empty `match:` block).
+    pub fn is_unconditional(&self) -> bool {
+        self.cloud.is_none()
+            && self.service.is_none()
+            && self.action.is_none()
+            && self.access.is_none()
+            && self.resource.is_none()
+            && self.agent.is_none()
+            && self.labels.is_empty()
+            && self.owner.is_none()
+            && self.region.is_none()
+            && self.account.is_none()
+            && self.params.is_empty()
+            && self.time.is_none()
+    }
+
+    /// The action globs as written, for `rules check` (unknown actions).
+    pub fn action_globs(&self) -> Vec<&str> {
+        self.action
+            .as_ref()
+            .map(|g| g.0.iter().map(|m| m.glob().glob()).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn compile_param(p: &ParamSpec) -> Result<ParamCondition, String> {
+    let path = parse_path(&p.path)?;
+    let mut tests = Vec::new();
+    if let Some(v) = &p.equals {
+        tests.push(ParamTest::Equals(v.clone()));
+    }
+    if let Some(g) = &p.glob {
+        tests.push(ParamTest::Glob(
+            Globs::compile(std::slice::from_ref(g), false)?.0.remove(0),
+        ));
+    }
+    if let Some(r) = &p.regex {
+        tests.push(ParamTest::Regex(
+            Regex::new(&format!("^(?:{r})$")).map_err(|e| format!("bad regex `{r}`: {e}"))?,
+        ));
+    }
+    for (op, value) in [
+        (Comparison::Gt, p.gt),
+        (Comparison::Gte, p.gte),
+        (Comparison::Lt, p.lt),
+        (Comparison::Lte, p.lte),
+    ] {
+        if let Some(value) = value {
+            tests.push(ParamTest::Compare { op, value });
+        }
+    }
+    if let Some(absent) = p.absent {
+        tests.push(ParamTest::Absent(absent));
+    }
+    match tests.len() {
+        1 => Ok(ParamCondition {
+            path,
+            test: tests.remove(0),
+        }),
+        0 => Err("needs one test: equals, glob, regex, gt, gte, lt, lte or absent".into()),
+        _ => Err("has more than one test; write one condition per test".into()),
+    }
+}
+
+/// `A.B[].C` → keys and any-element steps.
+fn parse_path(path: &str) -> Result<Vec<PathStep>, String> {
+    if path.is_empty() {
+        return Err("empty path".into());
+    }
+    let mut steps = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            steps.push(PathStep::Key(key.to_string()));
+        }
+        while let Some(after) = rest.strip_prefix("[]") {
+            steps.push(PathStep::AnyElement);
+            rest = after;
+        }
+        if !rest.is_empty() || (key.is_empty() && steps.last() != Some(&PathStep::AnyElement)) {
+            return Err(format!("bad path `{path}` (write `A.B[].C`)"));
+        }
+    }
+    Ok(steps)
+}
+
+impl ParamCondition {
+    fn holds(&self, params: &Value) -> bool {
+        let mut found = Vec::new();
+        collect(params, &self.path, &mut found);
+        match &self.test {
+            ParamTest::Absent(absent) => found.is_empty() == *absent,
+            test => found.iter().any(|v| test_value(test, v)),
+        }
+    }
+}
+
+fn collect<'v>(value: &'v Value, path: &[PathStep], out: &mut Vec<&'v Value>) {
+    let Some((step, rest)) = path.split_first() else {
+        out.push(value);
+        return;
+    };
+    match (step, value) {
+        (PathStep::Key(k), Value::Object(map)) => {
+            if let Some(v) = map.get(k) {
+                collect(v, rest, out);
+            }
+        }
+        (PathStep::AnyElement, Value::Array(items)) => {
+            for item in items {
+                collect(item, rest, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn test_value(test: &ParamTest, value: &Value) -> bool {
+    let text = match value {
+        Value::String(s) => Some(s.as_str()),
+        _ => None,
+    };
+    let number = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    match test {
+        ParamTest::Equals(expected) => {
+            value == expected
+                || match (expected, value) {
+                    // Query and XML APIs carry every scalar as text.
+                    (Value::Number(n), Value::String(s)) => {
+                        n.as_f64().is_some_and(|n| s.parse::<f64>() == Ok(n))
+                    }
+                    (Value::Bool(b), Value::String(s)) => s == if *b { "true" } else { "false" },
+                    _ => false,
+                }
+        }
+        ParamTest::Glob(g) => text.is_some_and(|t| g.is_match(t)),
+        ParamTest::Regex(r) => text.is_some_and(|t| r.is_match(t)),
+        ParamTest::Compare { op, value: bound } => number.is_some_and(|n| match op {
+            Comparison::Gt => n > *bound,
+            Comparison::Gte => n >= *bound,
+            Comparison::Lt => n < *bound,
+            Comparison::Lte => n <= *bound,
+        }),
+        ParamTest::Absent(_) => false,
+    }
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn compile_time(spec: &TimeSpec) -> Result<TimeWindow, String> {
+    let mut days = 0u8;
+    match &spec.days {
+        None => days = 0x7f,
+        Some(list) => {
+            for day in list {
+                let lower = day.to_ascii_lowercase();
+                let index = |d: &str| {
+                    DAYS.iter()
+                        .position(|x| *x == d)
+                        .ok_or_else(|| format!("unknown day `{day}`; use mon..sun or mon-fri"))
+                };
+                match lower.split_once('-') {
+                    Some((a, b)) => {
+                        let (a, b) = (index(a)?, index(b)?);
+                        let mut i = a;
+                        loop {
+                            days |= 1 << i;
+                            if i == b {
+                                break;
+                            }
+                            i = (i + 1) % 7;
+                        }
+                    }
+                    None => days |= 1 << index(&lower)?,
+                }
+            }
+        }
+    }
+    let (from, to) = match &spec.hours {
+        None => (0, 24 * 60),
+        Some(hours) => {
+            let (a, b) = hours
+                .split_once('-')
+                .ok_or_else(|| format!("hours `{hours}`: write HH:MM-HH:MM (UTC)"))?;
+            (minutes(a.trim())?, minutes(b.trim())?)
+        }
+    };
+    Ok(TimeWindow { days, from, to })
+}
+
+fn minutes(hhmm: &str) -> Result<u32, String> {
+    let (h, m) = hhmm
+        .split_once(':')
+        .ok_or_else(|| format!("`{hhmm}` is not HH:MM"))?;
+    match (h.parse::<u32>(), m.parse::<u32>()) {
+        (Ok(h), Ok(m)) if (h < 24 && m < 60) || (h == 24 && m == 0) => Ok(h * 60 + m),
+        _ => Err(format!("`{hhmm}` is not HH:MM")),
+    }
+}
+
+impl TimeWindow {
+    fn contains(&self, unix: i64) -> bool {
+        let days_since_epoch = unix.div_euclid(86_400);
+        // 1970-01-01 was a Thursday (index 3).
+        let weekday = (days_since_epoch + 3).rem_euclid(7) as u32;
+        let minute = (unix.rem_euclid(86_400) / 60) as u32;
+        let in_day = |day: u32| self.days & (1 << day) != 0;
+        if self.from <= self.to {
+            in_day(weekday) && minute >= self.from && minute < self.to
+        } else {
+            // Wraps midnight: the part after midnight belongs to the previous day's window.
+            (in_day(weekday) && minute >= self.from)
+                || (in_day((weekday + 6) % 7) && minute < self.to)
+        }
+    }
+}

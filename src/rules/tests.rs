@@ -1,0 +1,347 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+use crate::cloud::aws;
+
+fn rules(text: &str) -> RuleSet {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.yaml"), text).unwrap();
+    RuleSet::load(dir.path()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn errors(text: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.yaml"), text).unwrap();
+    match RuleSet::load(dir.path()) {
+        Ok(_) => panic!("loaded: {text}"),
+        Err(e) => {
+            e.0.iter()
+                .map(|e| format!("{}:{}: {}", e.line.unwrap_or(0), e.path, e.message))
+                .collect()
+        }
+    }
+}
+
+fn agent() -> Agent {
+    Agent {
+        name: "ci-deployer".into(),
+        owner: "alice@example.com".into(),
+        role: String::new(),
+        account: "123456789012".into(),
+        labels: BTreeMap::from([("team".to_string(), "payments".to_string())]),
+        access_key_id: String::new(),
+        created: String::new(),
+    }
+}
+
+const MONDAY_NOON: i64 = 1_767_614_400;
+
+fn decide(set: &RuleSet, service: &str, operation: &str, params: serde_json::Value) -> Decision {
+    let call = aws::describe(service, operation, params, Some("us-east-1"), None).unwrap();
+    let agent = agent();
+    set.decide(
+        &Classification::Known(Box::new(call)),
+        &Subject {
+            agent: &agent,
+            now: MONDAY_NOON,
+        },
+    )
+}
+
+fn effect(set: &RuleSet, service: &str, operation: &str, params: serde_json::Value) -> Effect {
+    decide(set, service, operation, params).effect
+}
+
+#[test]
+fn the_strictest_matching_rule_decides_each_action_and_the_call_takes_its_strictest_action() {
+    let set = rules(
+        "
+defaults: {unmatched: deny}
+rules:
+  - {id: reads, match: {access: [Read, List]}, effect: allow}
+  - {id: writes, match: {access: Write}, effect: allow}
+  - {id: puts-need-approval, match: {action: 's3:Put*'}, effect: approve, approvers: [sec]}
+  - {id: never-delete, match: {action: 's3:DeleteBucket'}, effect: deny, message: no}
+",
+    );
+    assert_eq!(
+        effect(&set, "s3", "GetObject", serde_json::json!({})),
+        Effect::Allow
+    );
+    // CopyObject needs s3:GetObject (allowed) and s3:PutObject (approve): approve.
+    let copy = decide(&set, "s3", "CopyObject", serde_json::json!({}));
+    assert_eq!(copy.effect, Effect::Approve);
+    assert_eq!(copy.rule.as_deref(), Some("puts-need-approval"));
+    assert_eq!(copy.approval.as_ref().unwrap().groups, ["sec"]);
+    let delete = decide(&set, "s3", "DeleteBucket", serde_json::json!({}));
+    assert_eq!(
+        (delete.effect, delete.message.as_deref()),
+        (Effect::Deny, Some("no"))
+    );
+    // No rule for Permissions management: the default.
+    let attach = decide(&set, "iam", "AttachRolePolicy", serde_json::json!({}));
+    assert_eq!((attach.effect, attach.rule), (Effect::Deny, None));
+    assert!(
+        attach.reasons[0].contains("defaults.unmatched"),
+        "{:?}",
+        attach.reasons
+    );
+}
+
+#[test]
+fn unclassified_calls_and_calls_without_a_known_action_follow_their_defaults() {
+    let set = rules("rules: [{id: all-reads, match: {access: Read}, effect: allow}]\n");
+    let agent = agent();
+    let unknown = set.decide(
+        &Classification::unknown(crate::cloud::Cloud::Aws, "no such API"),
+        &Subject {
+            agent: &agent,
+            now: MONDAY_NOON,
+        },
+    );
+    assert_eq!(
+        unknown.effect,
+        Effect::Deny,
+        "shipped default: unclassified → deny"
+    );
+    assert!(unknown.reasons[0].contains("no such API"));
+    // Unmatched defaults to approve, with the default approval terms.
+    let attach = decide(&set, "iam", "AttachRolePolicy", serde_json::json!({}));
+    assert_eq!(attach.effect, Effect::Approve);
+    assert_eq!(attach.approval.unwrap().hold, DEFAULT_HOLD);
+}
+
+#[test]
+fn every_kind_of_condition_narrows_a_rule() {
+    let set = rules(
+        r#"
+defaults: {unmatched: allow}
+rules:
+  - id: admin-policy
+    match:
+      service: IAM
+      action: "iam:Attach*Policy"
+      params:
+        - {path: PolicyArn, glob: "*AdministratorAccess"}
+    effect: deny
+  - id: big-instances
+    match:
+      action: ec2:RunInstances
+      params:
+        - {path: MaxCount, gt: 10}
+    effect: deny
+  - id: payments-team-prod
+    match:
+      labels: {team: payments}
+      owner: "*@example.com"
+      agent: "ci-*"
+      region: us-east-*
+      resource: "regex:arn:aws:s3:::prod-.*"
+    effect: deny
+  - id: tagged-deletes
+    match:
+      action: ec2:DeleteTags
+      params:
+        - {path: "Tags[].Key", equals: owner}
+    effect: deny
+  - id: no-description
+    match:
+      action: iam:CreateRole
+      params:
+        - {path: Description, absent: true}
+    effect: deny
+  - id: weekend
+    match:
+      action: "lambda:UpdateFunctionCode"
+      time: {days: [sat-sun]}
+    effect: deny
+"#,
+    );
+    use serde_json::json as j;
+    assert_eq!(
+        effect(
+            &set,
+            "iam",
+            "AttachRolePolicy",
+            j!({"RoleName": "r", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+        ),
+        Effect::Deny
+    );
+    assert_eq!(
+        effect(
+            &set,
+            "iam",
+            "AttachRolePolicy",
+            j!({"RoleName": "r", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
+        ),
+        Effect::Allow
+    );
+    // Query APIs carry numbers as text.
+    assert_eq!(
+        effect(&set, "ec2", "RunInstances", j!({"MaxCount": "20"})),
+        Effect::Deny
+    );
+    assert_eq!(
+        effect(&set, "ec2", "RunInstances", j!({"MaxCount": "2"})),
+        Effect::Allow
+    );
+    assert_eq!(
+        effect(
+            &set,
+            "s3",
+            "GetObject",
+            j!({"Bucket": "prod-data", "Key": "k"})
+        ),
+        Effect::Deny
+    );
+    assert_eq!(
+        effect(
+            &set,
+            "s3",
+            "GetObject",
+            j!({"Bucket": "dev-data", "Key": "k"})
+        ),
+        Effect::Allow
+    );
+    assert_eq!(
+        effect(
+            &set,
+            "ec2",
+            "DeleteTags",
+            j!({"Tags": [{"Key": "team"}, {"Key": "owner"}]})
+        ),
+        Effect::Deny
+    );
+    assert_eq!(
+        effect(&set, "ec2", "DeleteTags", j!({"Tags": [{"Key": "team"}]})),
+        Effect::Allow
+    );
+    assert_eq!(
+        effect(&set, "iam", "CreateRole", j!({"RoleName": "r"})),
+        Effect::Deny
+    );
+    assert_eq!(
+        effect(
+            &set,
+            "iam",
+            "CreateRole",
+            j!({"RoleName": "r", "Description": "d"})
+        ),
+        Effect::Allow
+    );
+    // Monday noon: outside the weekend window.
+    assert_eq!(
+        effect(
+            &set,
+            "lambda",
+            "UpdateFunctionCode",
+            j!({"FunctionName": "f"})
+        ),
+        Effect::Allow
+    );
+}
+
+#[test]
+fn time_windows_are_utc_days_and_hours_and_may_wrap_midnight() {
+    let set = rules(
+        "
+defaults: {unmatched: allow}
+rules:
+  - {id: nights, match: {time: {days: [mon-fri], hours: '22:00-06:00'}}, effect: deny}
+",
+    );
+    let call = aws::describe("s3", "GetObject", serde_json::json!({}), None, None).unwrap();
+    let call = Classification::Known(Box::new(call));
+    let agent = agent();
+    let at = |unix: i64| {
+        set.decide(
+            &call,
+            &Subject {
+                agent: &agent,
+                now: unix,
+            },
+        )
+        .effect
+    };
+    let monday = MONDAY_NOON - 12 * 3600; // 2026-01-05T00:00:00Z
+    assert_eq!(at(monday + 12 * 3600), Effect::Allow); // Mon 12:00
+    assert_eq!(at(monday + 23 * 3600), Effect::Deny); // Mon 23:00
+    assert_eq!(at(monday + 24 * 3600 + 3600), Effect::Deny); // Tue 01:00 (Monday's night)
+    assert_eq!(at(monday - 2 * 3600), Effect::Allow); // Sun 22:00
+    assert_eq!(at(monday + 3600), Effect::Allow); // Mon 01:00 (Sunday's night: not in mon-fri)
+    assert_eq!(at(monday + 4 * 24 * 3600 + 23 * 3600), Effect::Deny); // Fri 23:00
+    assert_eq!(at(monday + 5 * 24 * 3600 + 3600), Effect::Deny); // Sat 01:00 (Friday's night)
+    assert_eq!(at(monday + 5 * 24 * 3600 + 23 * 3600), Effect::Allow); // Sat 23:00
+}
+
+#[test]
+fn bad_rules_are_reported_with_their_line_and_nothing_loads() {
+    let found = errors(
+        "rules:
+  - id: a
+    match: {action: 's3:Get[Object'}
+    effect: allow
+  - id: b
+    match: {acess: Read}
+    effect: allow
+  - id: c
+    effect: approve
+  - id: d
+    effect: allow
+    quorum: 2
+  - id: a
+    effect: deny
+  - id: e
+    match:
+      params:
+        - {path: X, equals: 1, glob: '*'}
+    effect: deny
+",
+    );
+    let joined = found.join("\n");
+    for expected in [
+        "3:rules[0].match.action: bad glob",
+        "6:rules[1].match.acess: unknown field `acess`",
+        "8:rules[2].approvers: an approve rule names its approver groups",
+        "12:rules[3].quorum: only `effect: approve` rules take `quorum`",
+        "18:rules[5].match.params[0]: has more than one test",
+    ] {
+        assert!(
+            joined.contains(expected),
+            "missing `{expected}` in:\n{joined}"
+        );
+    }
+    // Rule ids are unique across files.
+    let found = errors("rules:\n  - {id: a, effect: deny}\n  - {id: a, effect: allow}\n");
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].starts_with("3:id: rule id `a` is already used at ")
+            && found[0].ends_with("r.yaml:2"),
+        "{found:?}"
+    );
+    let found = errors("rules: [ {id: x\n");
+    assert!(
+        found[0].starts_with("2:") || found[0].starts_with("1:"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn the_version_changes_with_any_edit() {
+    let a = rules("rules: [{id: x, effect: deny}]\n");
+    let b = rules("rules: [{id: x, effect: deny}] # edited\n");
+    assert_ne!(a.version, b.version);
+    assert_eq!(a.version.len(), 64);
+}
+
+#[test]
+fn the_shipped_rules_load_lint_clean_and_pass_their_tests() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let set = RuleSet::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(check::lint(&set), Vec::new());
+    let results = check::run_tests(&set, &dir).unwrap();
+    assert!(results.len() >= 10);
+    let failed: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
