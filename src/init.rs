@@ -8,6 +8,11 @@ use crate::tls::{CaFiles, CertificateAuthority, TlsError};
 
 pub const CONFIG_FILE: &str = "airlock.yaml";
 
+/// The shipped baseline rules and their test cases, written by `init` into a rules
+/// directory that does not exist yet.
+pub const BASELINE_RULES: &str = include_str!("../rules/baseline.yaml");
+pub const BASELINE_RULE_TESTS: &str = include_str!("../rules/tests/baseline.yaml");
+
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("{0}")]
@@ -54,6 +59,22 @@ pub fn init(dir: &Path, force: bool) -> Result<InitReport, InitError> {
         .iter()
         .filter_map(|s| HostSuffix::parse(s).ok())
         .collect();
+    let rules_dir = config.rules_dir();
+    if !rules_dir.exists() {
+        for (path, text) in [
+            (rules_dir.join("baseline.yaml"), BASELINE_RULES),
+            (rules_dir.join("tests/baseline.yaml"), BASELINE_RULE_TESTS),
+        ] {
+            let write = |source| InitError::Write {
+                path: path.clone(),
+                source,
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(write)?;
+            }
+            std::fs::write(&path, text).map_err(write)?;
+        }
+    }
     let ca = CertificateAuthority::create(&config.ca_dir(), &suffixes, force)?;
     Ok(InitReport {
         config_path,

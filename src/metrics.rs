@@ -35,6 +35,7 @@ pub struct Metrics {
     pub upstream_duration_seconds: Histogram,
     pub upstream_errors_total: IntCounterVec,
     pub reloads_total: IntCounterVec,
+    pub decisions_total: IntCounterVec,
     pub auth_failures_total: IntCounterVec,
     pub sessions_total: IntCounterVec,
     hosts: HostLabels,
@@ -121,6 +122,11 @@ impl Metrics {
                 "airlock_reloads_total",
                 "Reloads of watched files, by what (agents, rules) and result (ok, error).",
                 &["what", "result"],
+            )?,
+            decisions_total: counter_vec(
+                "airlock_decisions_total",
+                "Rule decisions, by effect (allow, approve, deny) and deciding rule (`default` when none).",
+                &["effect", "rule"],
             )?,
             auth_failures_total: counter_vec(
                 "airlock_auth_failures_total",

@@ -1,4 +1,4 @@
-//! Live reload of a file-backed setting (agents now, rules next): the file is polled,
+//! Live reload of a file-backed setting (agents, rules): the file (or directory) is polled,
 //! re-read when its identity (size, modification time, inode) changes, and swapped in
 //! whole. A version that fails to load leaves the previous one in force; the failure is
 //! logged, counted and shown in `/readyz` until a good version replaces it.
@@ -21,19 +21,37 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
+    name: std::ffi::OsString,
     len: u64,
     modified: Option<SystemTime>,
     inode: u64,
 }
 
-fn stamp(path: &Path) -> Option<Stamp> {
+fn file_stamp(path: &Path) -> Option<Stamp> {
     // Follow symlinks: the target's identity is what changes on a ConfigMap swap.
     let meta = std::fs::metadata(path).ok()?;
     Some(Stamp {
+        name: path.file_name().unwrap_or_default().to_os_string(),
         len: meta.len(),
         modified: meta.modified().ok(),
         inode: meta.ino(),
     })
+}
+
+/// A file's identity, or a directory's: that of its YAML files (added, removed, edited).
+fn stamp(path: &Path) -> Vec<Stamp> {
+    if !path.is_dir() {
+        return file_stamp(path).into_iter().collect();
+    }
+    let mut stamps: Vec<Stamp> = std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter_map(|p| file_stamp(&p))
+        .collect();
+    stamps.sort_by(|a, b| a.name.cmp(&b.name));
+    stamps
 }
 
 /// What a watched file feeds.
@@ -44,7 +62,8 @@ pub trait Reloadable: Send + Sync + 'static {
     fn reload(&self) -> Result<(), String>;
 }
 
-/// Poll `path` until `stop`; reload `target` whenever the file changes.
+/// Poll `path` (a file, or a directory of YAML files) until `stop`; reload `target`
+/// whenever it changes.
 pub async fn watch<T: Reloadable>(
     path: PathBuf,
     target: Arc<T>,

@@ -70,6 +70,11 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
+    stack_with_rules(Some(support::ALLOW_ALL_RULES)).await
+}
+
+/// With `rules` (`None`: the shipped baseline).
+async fn stack_with_rules(rules: Option<&str>) -> Stack {
     let world = world();
     assert_eq!(world.role_arn, support::TEST_ROLE, "the test agent's role");
     let relay = CountingRelay::start(world.moto.addr).await;
@@ -78,7 +83,7 @@ async fn stack() -> Stack {
         world.moto.url(),
         relay.addr
     );
-    let airlock = Airlock::start_env(
+    let airlock = Airlock::start_with_rules(
         &TestPki::new(),
         &extra,
         &[
@@ -87,6 +92,7 @@ async fn stack() -> Stack {
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("AWS_CONFIG_FILE", "/dev/null"),
         ],
+        rules,
     );
     let home = tempfile::tempdir().unwrap();
     // `aws s3 presign` makes SigV2 URLs unless told otherwise; Airlock accepts SigV4 only.
@@ -591,5 +597,32 @@ print(json.dumps({
             .unwrap()
             .contains("SignatureDoesNotMatch"),
         "{result}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_shipped_rules_the_cli_reads_and_is_told_why_a_change_is_held() {
+    let stack = stack_with_rules(None).await;
+    stack.aws(&["sts", "get-caller-identity"]);
+    stack.aws(&["iam", "list-roles"]);
+    let out = stack.aws_as(
+        stack.airlock.key(),
+        &[
+            "iam",
+            "attach-role-policy",
+            "--role-name",
+            "agent-role",
+            "--policy-arn",
+            "arn:aws:iam::123456789012:policy/anything",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "An error occurred (AccessDenied) when calling the AttachRolePolicy operation"
+        ) && stderr.contains("needs a human's approval (rule `permissions`)")
+            && stderr.contains("This call changes permissions."),
+        "the CLI printed: {stderr}"
     );
 }

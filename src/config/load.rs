@@ -189,10 +189,11 @@ fn set_section(config: &mut Config, key: &str, value: Value) -> Result<(), (Stri
         "log" => de(key, value, &mut config.log),
         "agents" => de(key, value, &mut config.agents),
         "credentials" => de(key, value, &mut config.credentials),
+        "rules" => de(key, value, &mut config.rules),
         other => Err((
             other.to_string(),
             "unknown section; expected one of proxy, control, ca, intercept, tunnel, upstream, \
-             limits, shutdown, log, agents, credentials"
+             limits, shutdown, log, agents, credentials, rules"
                 .to_string(),
         )),
     }

@@ -53,6 +53,7 @@ pub const DEFAULT_AGENTS_KEY_FILE: &str = "certs/agents.key";
 /// them whole before forwarding; 64 MiB covers Lambda's largest direct upload.
 pub const DEFAULT_MAX_BUFFERED_BODY: usize = 64 * 1024 * 1024;
 pub const DEFAULT_CREDENTIALS_REGION: &str = "us-east-1";
+pub const DEFAULT_RULES_DIR: &str = "rules";
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -71,6 +72,7 @@ pub struct Config {
     pub log: LogConfig,
     pub agents: AgentsConfig,
     pub credentials: CredentialsConfig,
+    pub rules: RulesConfig,
     /// The directory relative paths are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -90,6 +92,7 @@ impl Default for Config {
             log: LogConfig::default(),
             agents: AgentsConfig::default(),
             credentials: CredentialsConfig::default(),
+            rules: RulesConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -309,6 +312,28 @@ impl Default for CredentialsConfig {
             session_duration: crate::credentials::DEFAULT_SESSION_DURATION,
             refresh_before: crate::credentials::DEFAULT_REFRESH_BEFORE,
         }
+    }
+}
+
+/// Where the rule files are.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Every `*.yaml` here is a rule file (`tests/` below holds `airlock rules test` cases).
+    pub dir: PathBuf,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            dir: PathBuf::from(DEFAULT_RULES_DIR),
+        }
+    }
+}
+
+impl Config {
+    pub fn rules_dir(&self) -> PathBuf {
+        self.resolve(&self.rules.dir)
     }
 }
 

@@ -31,13 +31,14 @@ use tower_http::timeout::TimeoutBody;
 
 use super::ProxyBody;
 use super::aws;
-use super::refusal::{Origin, Refusal};
+use super::refusal::{AwsError, Origin, Refusal};
 use super::upstream::Upstream;
 use crate::agents::{Agent, Directory};
+use crate::cloud::Classification;
 use crate::cloud::aws::errors::ErrorShape;
-use crate::cloud::{Call, Classification};
 use crate::credentials::Broker;
 use crate::metrics::{Metrics, status_class};
+use crate::rules::{Decision, Effect, LiveRules, Subject};
 
 /// What an intercepted connection established before its first request.
 #[derive(Debug)]
@@ -63,7 +64,9 @@ struct Exchange {
     uri: Uri,
     started: Instant,
     agent: Option<Arc<Agent>>,
-    call: Option<Box<Call>>,
+    classification: Option<Classification>,
+    /// The rules' effect and deciding rule (`default` when none did).
+    decision: Option<(Effect, String)>,
     upstream_latency: Option<Duration>,
 }
 
@@ -80,6 +83,7 @@ pub struct PipelineDeps {
     pub metrics: Arc<Metrics>,
     pub agents: Arc<Directory>,
     pub broker: Broker,
+    pub rules: Arc<LiveRules>,
     pub body_idle_timeout: Duration,
     pub max_buffered_body: usize,
 }
@@ -89,6 +93,7 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     agents: Arc<Directory>,
     broker: Broker,
+    rules: Arc<LiveRules>,
     body_idle_timeout: Duration,
     max_buffered_body: usize,
 }
@@ -104,6 +109,7 @@ impl Pipeline {
             metrics,
             agents,
             broker,
+            rules,
             body_idle_timeout,
             max_buffered_body,
         } = deps;
@@ -112,6 +118,7 @@ impl Pipeline {
             metrics,
             agents,
             broker,
+            rules,
             body_idle_timeout,
             max_buffered_body,
         }
@@ -129,7 +136,8 @@ impl Pipeline {
             uri: request.uri().clone(),
             started: Instant::now(),
             agent: None,
-            call: None,
+            classification: None,
+            decision: None,
             upstream_latency: None,
         };
         let outcome = self.run(request, conn, &mut exchange).await;
@@ -168,12 +176,24 @@ impl Pipeline {
         .await?;
 
         let classification = crate::cloud::aws::classify(&aws::view(&parts, host, body.bytes()));
-        if let Classification::Known(call) = classification {
+        if let Some(call) = classification.call() {
             shape = ErrorShape::for_protocol(call.protocol);
-            exchange.call = Some(call);
         }
+        let classification = exchange.classification.insert(classification);
 
         let verified = aws::authenticate(&parts, host, &body, &identity, shape)?;
+        let decision = self.rules.current().decide(
+            classification,
+            &Subject {
+                agent: &identity.agent,
+                now: unix_now(),
+            },
+        );
+        exchange.decision = Some((
+            decision.effect,
+            decision.rule.clone().unwrap_or_else(|| "default".into()),
+        ));
+        decide(&decision, shape)?;
         // HTTP/2 agents send `:authority` only; signatures cover it as `host`. Headers of
         // this connection only (hop-by-hop) go now, so the re-signed request is exactly
         // the request forwarded.
@@ -284,9 +304,17 @@ impl Pipeline {
             }
         };
         let (service, operation) = exchange
-            .call
+            .classification
             .as_ref()
+            .and_then(Classification::call)
             .map_or(("", ""), |c| (c.service, c.operation));
+        let (effect, rule) = exchange
+            .decision
+            .as_ref()
+            .map_or(("", ""), |(e, r)| (e.as_str(), r.as_str()));
+        if !effect.is_empty() {
+            m.decisions_total.with_label_values(&[effect, rule]).inc();
+        }
         tracing::info!(
             target: "airlock::access",
             conn_id = conn.id,
@@ -295,6 +323,8 @@ impl Pipeline {
             agent.name = exchange.agent.as_ref().map_or("", |a| a.name.as_str()),
             aws.service = service,
             aws.operation = operation,
+            decision.effect = effect,
+            decision.rule = rule,
             http.host = %conn.host,
             http.method = %exchange.method,
             http.path = exchange.uri.path(),
@@ -343,6 +373,36 @@ fn parse(request: Request<Incoming>, conn: &ConnCtx) -> Result<Request<Incoming>
 fn names_host(value: &str, host: &str) -> bool {
     let name = value.strip_suffix(":443").unwrap_or(value);
     name.eq_ignore_ascii_case(host)
+}
+
+/// Phase `decide`: what the rules said, as the agent hears it. Approvals are not built
+/// yet, so a call that needs one is refused (fail closed), saying so.
+fn decide(decision: &Decision, shape: ErrorShape) -> Result<(), Refusal> {
+    let rule = decision.rule.as_deref().unwrap_or("default");
+    let message = decision
+        .message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let text = match decision.effect {
+        Effect::Allow => return Ok(()),
+        Effect::Deny => format!("Airlock denied this call (rule `{rule}`){message}"),
+        Effect::Approve => format!(
+            "This call needs a human's approval (rule `{rule}`){message}. This Airlock cannot \
+             take approvals yet, so the call is refused."
+        ),
+    };
+    Err(
+        AwsError::new(http::StatusCode::FORBIDDEN, "AccessDenied", text)
+            .shaped(shape)
+            .into(),
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Codes of requests refused because the agent could not be authenticated.

@@ -248,5 +248,40 @@ impl RuleSet {
     }
 }
 
+/// The rules a running Airlock decides with: swapped whole when the directory changes; a
+/// broken edit leaves the previous set in force.
+pub struct LiveRules {
+    dir: PathBuf,
+    current: arc_swap::ArcSwap<RuleSet>,
+}
+
+impl LiveRules {
+    pub fn load(dir: &Path) -> Result<LiveRules, RuleErrors> {
+        Ok(LiveRules {
+            dir: dir.to_path_buf(),
+            current: arc_swap::ArcSwap::from_pointee(RuleSet::load(dir)?),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The rule set in force now.
+    pub fn current(&self) -> std::sync::Arc<RuleSet> {
+        self.current.load_full()
+    }
+}
+
+impl crate::reload::Reloadable for LiveRules {
+    const NAME: &'static str = "rules";
+
+    fn reload(&self) -> Result<(), String> {
+        let fresh = RuleSet::load(&self.dir).map_err(|e| e.to_string())?;
+        self.current.store(std::sync::Arc::new(fresh));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -32,6 +32,10 @@ pub const TEST_AGENT: &str = "test-agent";
 pub const TEST_OWNER: &str = "dev@example.com";
 pub const TEST_ROLE: &str = "arn:aws:iam::123456789012:role/agent-role";
 
+/// Rules that let every call through: for tests about transport and authentication, which
+/// send calls the shipped baseline would hold (or could not classify, like `GET /small`).
+pub const ALLOW_ALL_RULES: &str = "defaults: {unmatched: allow, unclassified: allow}\nrules: []\n";
+
 /// Airlock's own (base) credentials in tests: moto accepts any when auth is off.
 pub const BASE_ENV: [(&str, &str); 4] = [
     ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
@@ -106,13 +110,25 @@ impl Airlock {
     }
 
     pub fn start_in(dir: tempfile::TempDir, pki: &TestPki, extra: &str) -> Airlock {
-        Self::start_in_env(dir, pki, extra, &BASE_ENV)
+        Self::start_in_env(dir, pki, extra, &BASE_ENV, Some(ALLOW_ALL_RULES))
     }
 
     /// As [`Airlock::start`], with Airlock's own AWS environment (base credentials) given.
     pub fn start_env(pki: &TestPki, extra: &str, env: &[(&str, &str)]) -> Airlock {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in_env(dir, pki, extra, env)
+        Self::start_in_env(dir, pki, extra, env, Some(ALLOW_ALL_RULES))
+    }
+
+    /// As [`Airlock::start_env`], with the rules given (`None`: the shipped baseline that
+    /// `airlock init` writes).
+    pub fn start_with_rules(
+        pki: &TestPki,
+        extra: &str,
+        env: &[(&str, &str)],
+        rules: Option<&str>,
+    ) -> Airlock {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in_env(dir, pki, extra, env, rules)
     }
 
     fn start_in_env(
@@ -120,6 +136,7 @@ impl Airlock {
         pki: &TestPki,
         extra: &str,
         env: &[(&str, &str)],
+        rules: Option<&str>,
     ) -> Airlock {
         let status = Command::new(BIN)
             .args(["init", "--dir"])
@@ -129,6 +146,10 @@ impl Airlock {
             .expect("run airlock init");
         assert!(status.success(), "airlock init failed");
         std::fs::write(dir.path().join("upstream-ca.pem"), &pki.ca_pem).expect("write ca");
+        if let Some(rules) = rules {
+            std::fs::remove_file(dir.path().join("rules/baseline.yaml")).expect("baseline rules");
+            std::fs::write(dir.path().join("rules/test.yaml"), rules).expect("write rules");
+        }
         let sts = if extra.contains("credentials:") {
             String::new()
         } else {

@@ -1,0 +1,185 @@
+//! The decide phase through the binary: the rules in force decide every authenticated
+//! call; denials and calls needing approval are AWS-shaped AccessDenied errors that never
+//! reach the upstream; rule files reload live, and a broken edit changes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::relay::CountingRelay;
+use support::{Airlock, BASE_ENV, TestPki, upstream};
+
+async fn started(rules: Option<&str>) -> (TestPki, CountingRelay, Airlock) {
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let relay = CountingRelay::start(up).await;
+    let airlock = Airlock::start_with_rules(
+        &pki,
+        &format!(
+            "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: https://{}\n",
+            relay.addr
+        ),
+        &BASE_ENV,
+        rules,
+    );
+    (pki, relay, airlock)
+}
+
+async fn status_and_body(
+    airlock: &Airlock,
+    request: reqwest::RequestBuilder,
+    service: &str,
+) -> (u16, String) {
+    let client = airlock.client(false);
+    let response = airlock.send(&client, request, service).await;
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_baseline_lets_reads_through_and_holds_back_the_rest() {
+    let (_pki, relay, airlock) = started(None).await;
+    let client = airlock.client(false);
+
+    // A delete needs approval (not available yet: refused, saying why), in S3's XML.
+    let (status, body) = status_and_body(
+        &airlock,
+        client.delete("https://reports.s3.amazonaws.com/"),
+        "s3",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<Code>AccessDenied</Code>")
+            && body.contains("needs a human&apos;s approval (rule `destruction`)")
+            && body.contains("This call destroys something."),
+        "{body}"
+    );
+    // A call Airlock cannot classify is denied by default, in the query protocol's XML.
+    let (status, body) = status_and_body(
+        &airlock,
+        client
+            .post("https://sts.amazonaws.com/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("Action=NoSuchThing&Version=2011-06-15"),
+        "sts",
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<ErrorResponse>") && body.contains("denied this call (rule `default`)"),
+        "{body}"
+    );
+    assert_eq!(
+        relay.connections(),
+        0,
+        "a refused call reached the upstream"
+    );
+    let (status, _) = status_and_body(
+        &airlock,
+        client.get("https://reports.s3.amazonaws.com/q1.csv"),
+        "s3",
+    )
+    .await;
+    assert_eq!(status, 200, "a read runs");
+    assert_eq!(
+        airlock
+            .metric("airlock_decisions_total{effect=\"approve\",rule=\"destruction\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_decisions_total{effect=\"allow\",rule=\"reads\"}")
+            .await,
+        1.0
+    );
+}
+
+/// Poll for up to 10 s (rule files are polled every second).
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rule_edits_apply_live_and_a_broken_edit_keeps_the_rules_in_force() {
+    let (_pki, _relay, airlock) = started(Some(
+        "defaults: {unmatched: allow, unclassified: deny}\nrules: []\n",
+    ))
+    .await;
+    let client = airlock.client(false);
+    let get = || client.get("https://reports.s3.amazonaws.com/q1.csv");
+    assert_eq!(status_and_body(&airlock, get(), "s3").await.0, 200);
+
+    let rules = airlock.dir.path().join("rules");
+    std::fs::write(
+        rules.join("no-reports.yaml"),
+        "rules:\n  - id: no-reports\n    match: {resource: 'arn:aws:s3:::reports/*'}\n    effect: deny\n    message: Reports are off limits.\n",
+    )
+    .unwrap();
+    eventually("the new rule denies", async || {
+        let (status, body) = status_and_body(&airlock, get(), "s3").await;
+        status == 403 && body.contains("Reports are off limits.")
+    })
+    .await;
+
+    // A broken edit: logged, counted, in /readyz; the rules in force stay.
+    std::fs::write(
+        rules.join("broken.yaml"),
+        "rules:\n  - id: x\n    effect: sometimes\n",
+    )
+    .unwrap();
+    eventually("the rejected reload shows", async || {
+        airlock
+            .metric("airlock_reloads_total{result=\"error\",what=\"rules\"}")
+            .await
+            >= 1.0
+    })
+    .await;
+    let (_, ready) = airlock.control_get("/readyz").await;
+    assert!(ready.contains("broken.yaml:3"), "{ready}");
+    assert_eq!(status_and_body(&airlock, get(), "s3").await.0, 403);
+
+    std::fs::remove_file(rules.join("broken.yaml")).unwrap();
+    std::fs::remove_file(rules.join("no-reports.yaml")).unwrap();
+    eventually("the repaired rules apply", async || {
+        status_and_body(&airlock, get(), "s3").await.0 == 200
+    })
+    .await;
+    assert!(!airlock.control_get("/readyz").await.1.contains("reload of"));
+}
+
+#[test]
+fn serve_refuses_to_start_with_broken_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(support::BIN)
+        .args(["init", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        dir.path().join("rules/bad.yaml"),
+        "rules: [{id: y, effect: allow, quorum: 2}]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["serve", "--config"])
+        .arg(dir.path().join("airlock.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml:1: rules[0].quorum: only `effect: approve` rules take `quorum`"),
+        "{stderr}"
+    );
+}
