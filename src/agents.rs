@@ -8,9 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +23,7 @@ use sha2::Sha256;
 pub const KEY_ID_PREFIX: &str = "AIRL";
 const KEY_ID_RANDOM_CHARS: usize = 16;
 const SECRET_LEN: usize = 40;
-const SERVER_KEY_LEN: usize = 32;
+const SERVER_KEY_LEN: usize = crate::keyfile::KEY_LEN;
 const DERIVATION_LABEL: &[u8] = b"airlock-agent-secret-v1:";
 
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +35,8 @@ pub enum AgentError {
     },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error(
-        "{path} has mode {mode:o}; the agent key must be readable by its owner only (chmod 600)"
-    )]
-    KeyPermissions { path: PathBuf, mode: u32 },
+    #[error("agent key: {0}")]
+    Key(#[from] crate::keyfile::KeyFileError),
     #[error("{0}")]
     Usage(String),
 }
@@ -102,38 +98,9 @@ impl ServerKey {
     /// Load the key, creating it (0600) if `create` and it does not exist. Refuses a key
     /// file readable by group or others.
     pub fn load(path: &Path, create: bool) -> Result<ServerKey, AgentError> {
-        if !path.exists() && create {
-            let mut bytes = [0u8; SERVER_KEY_LEN];
-            crate::tls::crypto_provider()
-                .secure_random
-                .fill(&mut bytes)
-                .map_err(|_| AgentError::Usage("the system random generator failed".into()))?;
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(io(dir))?;
-            }
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(io(path))?;
-            file.write_all(&bytes).map_err(io(path))?;
-            file.sync_all().map_err(io(path))?;
-            return Ok(ServerKey(bytes));
-        }
-        let mode = fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(AgentError::KeyPermissions {
-                path: path.to_path_buf(),
-                mode,
-            });
-        }
-        let bytes = fs::read(path).map_err(io(path))?;
-        let key = bytes.try_into().map_err(|_| AgentError::Invalid {
-            path: path.to_path_buf(),
-            message: format!("expected {SERVER_KEY_LEN} bytes"),
-        })?;
-        Ok(ServerKey(key))
+        crate::keyfile::load(path, create)
+            .map(ServerKey)
+            .map_err(AgentError::Key)
     }
 
     /// The secret for `access_key_id`.
@@ -432,6 +399,7 @@ fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn registry(dir: &Path) -> Registry {
         Registry::load(&dir.join("agents.yaml")).unwrap()
@@ -527,7 +495,9 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
             ServerKey::load(&path, false),
-            Err(AgentError::KeyPermissions { .. })
+            Err(AgentError::Key(
+                crate::keyfile::KeyFileError::Permissions { .. }
+            ))
         ));
     }
 }

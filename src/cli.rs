@@ -57,6 +57,13 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Verify or export the audit log.
+    Audit {
+        #[arg(long, short, default_value = "airlock.yaml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Work with the configuration file.
     Config {
         #[command(subcommand)]
@@ -70,6 +77,30 @@ pub enum ConfigCommand {
     Check {
         #[arg(long, short, default_value = "airlock.yaml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and every signed checkpoint; name the first bad record.
+    /// Needs only the log and the verifier key (offline).
+    Verify {
+        /// The log (default: audit.file of the config).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// The verifier key, or a file holding it (default: <audit.key_file>.pub).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Records at or after --since, as JSON Lines or CSV, for evidence.
+    Export {
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// RFC 3339, e.g. 2026-11-01T00:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
     },
 }
 

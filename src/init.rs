@@ -75,6 +75,11 @@ pub fn init(dir: &Path, force: bool) -> Result<InitReport, InitError> {
             std::fs::write(&path, text).map_err(write)?;
         }
     }
+    let audit_key = config.resolve(&config.audit.key_file);
+    crate::audit::signer(&audit_key, &config.audit.origin, true).map_err(|e| InitError::Write {
+        path: audit_key.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let ca = CertificateAuthority::create(&config.ca_dir(), &suffixes, force)?;
     Ok(InitReport {
         config_path,

@@ -6,9 +6,11 @@
 //! | module      | owns                                                                    |
 //! |-------------|-------------------------------------------------------------------------|
 //! | [`agents`]  | agents and their Airlock-issued keys (secrets derived from a 0600 server key) |
+//! | [`audit`]   | the tamper-evident audit log: hash chain, group-committed writes, signed checkpoints, offline verify |
 //! | [`cli`]     | the command line (clap derive only)                                     |
 //! | [`config`]  | `airlock.yaml`: structs with documented defaults; every error with its line |
 //! | [`yamlmap`] | dotted path → line in a YAML file (config now, rule files later)        |
+//! | [`keyfile`] | 32-byte secret keys in 0600 files (agent key, audit key) |
 //! | [`init`]    | `airlock init`: CA + default config, and the agent environment          |
 //! | [`hosts`]   | the first decision: intercept, tunnel or refuse a CONNECT target        |
 //! | [`tls`]     | the name-constrained CA, leaf minting and cache, rustls configs         |
@@ -31,6 +33,7 @@
 //! (the AWS API catalog) lives in `data/`, with the script that makes it.
 
 pub mod agents;
+pub mod audit;
 pub mod cli;
 pub mod cloud;
 pub mod config;
@@ -39,6 +42,7 @@ pub mod credentials;
 pub mod explain;
 pub mod hosts;
 pub mod init;
+pub mod keyfile;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;

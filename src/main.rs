@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use airlock::agents::{Registry, ServerKey};
-use airlock::cli::{AgentsCommand, Cli, Command, ConfigCommand, RulesCommand};
+use airlock::cli::{AgentsCommand, AuditCommand, Cli, Command, ConfigCommand, RulesCommand};
 use airlock::config::{self, Config};
 use airlock::init::{self, CONFIG_FILE};
 use airlock::server::Server;
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Explain { file, jsonl } => explain(file.as_deref(), jsonl),
         Command::Agents { config, command } => agents(&config, command),
         Command::Rules { dir, command } => rules(&dir, command),
+        Command::Audit { config, command } => audit(&config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,6 +120,51 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `airlock audit …`: verify (exit 1 on the first bad record) or export.
+fn audit(config_path: &Path, command: AuditCommand) -> anyhow::Result<()> {
+    use airlock::audit::{note::NoteVerifier, verifier_key_path, verify};
+    let config = if config_path.exists() {
+        config::load(config_path)?
+    } else {
+        Config::default()
+    };
+    let default_log = config.resolve(&config.audit.file);
+    match command {
+        AuditCommand::Verify { log, key } => {
+            let log = log.unwrap_or(default_log);
+            let key_text = match key {
+                Some(k) if Path::new(&k).exists() => std::fs::read_to_string(&k)?,
+                Some(k) => k,
+                None => {
+                    let path = verifier_key_path(&config.resolve(&config.audit.key_file));
+                    std::fs::read_to_string(&path).with_context(|| {
+                        format!("cannot read the verifier key {}", path.display())
+                    })?
+                }
+            };
+            let verifier = NoteVerifier::parse(&key_text).map_err(anyhow::Error::msg)?;
+            let report = verify::verify(&log, &verifier, None)
+                .map_err(|e| anyhow::anyhow!("{}: FAILED at {e}", log.display()))?;
+            println!(
+                "{}: ok: {} records, {} signed checkpoints, {} records after the newest checkpoint",
+                log.display(),
+                report.records,
+                report.checkpoints,
+                report.unsigned_tail
+            );
+            Ok(())
+        }
+        AuditCommand::Export { log, since, format } => {
+            let log = log.unwrap_or(default_log);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            verify::export(&log, since.as_deref(), format == "csv", &mut out)
+                .map_err(anyhow::Error::msg)?;
+            Ok(())
+        }
+    }
 }
 
 /// `airlock rules …`: check, test, explain. Errors exit 1 (CI-friendly).

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub upstream_errors_total: IntCounterVec,
     pub reloads_total: IntCounterVec,
     pub decisions_total: IntCounterVec,
+    pub audit_write_seconds: Histogram,
+    pub audit_write_failures_total: IntCounter,
     pub auth_failures_total: IntCounterVec,
     pub sessions_total: IntCounterVec,
     hosts: HostLabels,
@@ -76,7 +78,20 @@ impl Metrics {
         )?;
         registry.register(Box::new(upstream_duration_seconds.clone()))?;
 
+        let audit_write_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "airlock_audit_write_seconds",
+                "Time for a decision record to be on disk (write and fsync, group-committed).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(audit_write_seconds.clone()))?;
         let metrics = Metrics {
+            audit_write_seconds,
+            audit_write_failures_total: counter(
+                "airlock_audit_write_failures_total",
+                "Decision records that could not be written (their requests were refused).",
+            )?,
             connections_open,
             connections_total: counter("airlock_connections_total", "Agent connections accepted.")?,
             connect_refused_total: counter_vec(

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::agents::Directory;
+use crate::audit::{AuditLog, AuditSettings};
 use crate::config::Config;
 use crate::control::{Control, Health};
 use crate::credentials::{Broker, BrokerSettings};
@@ -95,6 +96,21 @@ impl Server {
         // The AWS catalog (~50 ms, ~45 MiB) loads now rather than inside the first request,
         // where it would stall a runtime worker and that request.
         crate::cloud::aws::catalog::catalog();
+        let audit = &config.audit;
+        let signer = crate::audit::signer(&config.resolve(&audit.key_file), &audit.origin, true)
+            .map_err(|e| ServerError::Config(format!("audit key: {e}")))?;
+        let audit = Arc::new(
+            AuditLog::open(
+                AuditSettings {
+                    file: config.resolve(&audit.file),
+                    origin: audit.origin.clone(),
+                    checkpoint_every: audit.checkpoint_every,
+                    checkpoint_interval: audit.checkpoint_interval,
+                },
+                signer,
+            )
+            .map_err(|e| ServerError::Config(e.to_string()))?,
+        );
         let rules = Arc::new(LiveRules::load(&config.rules_dir()).map_err(|e| {
             ServerError::Config(format!("rules (nothing is served without them):\n{e}"))
         })?);
@@ -104,6 +120,7 @@ impl Server {
             agents: Arc::clone(&agents),
             broker,
             rules: Arc::clone(&rules),
+            audit,
             body_idle_timeout: config.limits.body_idle_timeout,
             max_buffered_body: config.limits.max_buffered_body,
         });

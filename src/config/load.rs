@@ -190,10 +190,11 @@ fn set_section(config: &mut Config, key: &str, value: Value) -> Result<(), (Stri
         "agents" => de(key, value, &mut config.agents),
         "credentials" => de(key, value, &mut config.credentials),
         "rules" => de(key, value, &mut config.rules),
+        "audit" => de(key, value, &mut config.audit),
         other => Err((
             other.to_string(),
             "unknown section; expected one of proxy, control, ca, intercept, tunnel, upstream, \
-             limits, shutdown, log, agents, credentials, rules"
+             limits, shutdown, log, agents, credentials, rules, audit"
                 .to_string(),
         )),
     }

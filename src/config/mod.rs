@@ -54,6 +54,11 @@ pub const DEFAULT_AGENTS_KEY_FILE: &str = "certs/agents.key";
 pub const DEFAULT_MAX_BUFFERED_BODY: usize = 64 * 1024 * 1024;
 pub const DEFAULT_CREDENTIALS_REGION: &str = "us-east-1";
 pub const DEFAULT_RULES_DIR: &str = "rules";
+pub const DEFAULT_AUDIT_FILE: &str = "audit/audit.jsonl";
+pub const DEFAULT_AUDIT_KEY_FILE: &str = "certs/audit.key";
+pub const DEFAULT_AUDIT_ORIGIN: &str = "airlock/audit";
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -73,6 +78,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     pub credentials: CredentialsConfig,
     pub rules: RulesConfig,
+    pub audit: AuditConfig,
     /// The directory relative paths are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -93,6 +99,7 @@ impl Default for Config {
             agents: AgentsConfig::default(),
             credentials: CredentialsConfig::default(),
             rules: RulesConfig::default(),
+            audit: AuditConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -327,6 +334,35 @@ impl Default for RulesConfig {
     fn default() -> Self {
         RulesConfig {
             dir: PathBuf::from(DEFAULT_RULES_DIR),
+        }
+    }
+}
+
+/// The audit log.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// One JSON record per line; checkpoints in `<file>.checkpoints`.
+    pub file: PathBuf,
+    /// The Ed25519 signing key of checkpoints (32 bytes, mode 0600, created by init).
+    pub key_file: PathBuf,
+    /// The log's name in checkpoints and in the verifier key.
+    pub origin: String,
+    /// A signed checkpoint after this many records…
+    pub checkpoint_every: u64,
+    /// …or this long after the last one, whichever comes first.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            file: PathBuf::from(DEFAULT_AUDIT_FILE),
+            key_file: PathBuf::from(DEFAULT_AUDIT_KEY_FILE),
+            origin: DEFAULT_AUDIT_ORIGIN.to_string(),
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
         }
     }
 }

@@ -152,6 +152,23 @@ impl Config {
             );
         }
 
+        let audit = &self.audit;
+        if audit.checkpoint_every == 0 {
+            err("audit.checkpoint_every".into(), "must be at least 1".into());
+        }
+        if audit.checkpoint_interval.is_zero() {
+            err(
+                "audit.checkpoint_interval".into(),
+                "must be longer than 0s".into(),
+            );
+        }
+        if audit.origin.is_empty() || audit.origin.contains(['\n', ' ', '+']) {
+            err(
+                "audit.origin".into(),
+                "must be a non-empty name without spaces, `+` or newlines".into(),
+            );
+        }
+
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             err("log.level".into(), format!("not a valid filter: {e}"));
         }

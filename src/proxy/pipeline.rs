@@ -34,6 +34,7 @@ use super::aws;
 use super::refusal::{AwsError, Origin, Refusal};
 use super::upstream::Upstream;
 use crate::agents::{Agent, Directory};
+use crate::audit::AuditLog;
 use crate::cloud::Classification;
 use crate::cloud::aws::errors::ErrorShape;
 use crate::credentials::Broker;
@@ -67,6 +68,8 @@ struct Exchange {
     classification: Option<Classification>,
     /// The rules' effect and deciding rule (`default` when none did).
     decision: Option<(Effect, String)>,
+    /// The decision record is on disk.
+    audited: bool,
     upstream_latency: Option<Duration>,
 }
 
@@ -84,6 +87,7 @@ pub struct PipelineDeps {
     pub agents: Arc<Directory>,
     pub broker: Broker,
     pub rules: Arc<LiveRules>,
+    pub audit: Arc<AuditLog>,
     pub body_idle_timeout: Duration,
     pub max_buffered_body: usize,
 }
@@ -94,6 +98,7 @@ pub struct Pipeline {
     agents: Arc<Directory>,
     broker: Broker,
     rules: Arc<LiveRules>,
+    audit: Arc<AuditLog>,
     body_idle_timeout: Duration,
     max_buffered_body: usize,
 }
@@ -110,6 +115,7 @@ impl Pipeline {
             agents,
             broker,
             rules,
+            audit,
             body_idle_timeout,
             max_buffered_body,
         } = deps;
@@ -119,6 +125,7 @@ impl Pipeline {
             agents,
             broker,
             rules,
+            audit,
             body_idle_timeout,
             max_buffered_body,
         }
@@ -138,6 +145,7 @@ impl Pipeline {
             agent: None,
             classification: None,
             decision: None,
+            audited: false,
             upstream_latency: None,
         };
         let outcome = self.run(request, conn, &mut exchange).await;
@@ -182,7 +190,8 @@ impl Pipeline {
         let classification = exchange.classification.insert(classification);
 
         let verified = aws::authenticate(&parts, host, &body, &identity, shape)?;
-        let decision = self.rules.current().decide(
+        let rules = self.rules.current();
+        let decision = rules.decide(
             classification,
             &Subject {
                 agent: &identity.agent,
@@ -193,6 +202,31 @@ impl Pipeline {
             decision.effect,
             decision.rule.clone().unwrap_or_else(|| "default".into()),
         ));
+        // Phase `audit`: the decision is on disk before anything is forwarded (or refused).
+        let entry = audit_entry(
+            exchange.id,
+            &identity.agent,
+            classification,
+            &decision,
+            &rules.version,
+        );
+        let written = Instant::now();
+        let durable = self.audit.append_durable(entry).await;
+        self.metrics
+            .audit_write_seconds
+            .observe(written.elapsed().as_secs_f64());
+        if let Err(e) = durable {
+            self.metrics.audit_write_failures_total.inc();
+            tracing::error!(error = %e, "audit write failed: refusing the request");
+            return Err(AwsError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "Airlock cannot write its audit log, so it forwards nothing; retry later",
+            )
+            .shaped(shape)
+            .into());
+        }
+        exchange.audited = true;
         decide(&decision, shape)?;
         // HTTP/2 agents send `:authority` only; signatures cover it as `host`. Headers of
         // this connection only (hop-by-hop) go now, so the re-signed request is exactly
@@ -315,6 +349,31 @@ impl Pipeline {
         if !effect.is_empty() {
             m.decisions_total.with_label_values(&[effect, rule]).inc();
         }
+        // The outcome, after the fact: what the upstream answered, or why Airlock refused
+        // (a refusal that is itself the recorded decision is not recorded twice).
+        let denied = exchange
+            .decision
+            .as_ref()
+            .is_some_and(|(e, _)| *e != Effect::Allow);
+        if !(exchange.audited && denied) {
+            let agent = exchange.agent.as_deref();
+            self.audit.append(crate::audit::Entry {
+                event: Some(match outcome {
+                    Ok(_) => crate::audit::Event::Forwarded,
+                    Err(_) => crate::audit::Event::Failed,
+                }),
+                request_id: format!("{:016x}", exchange.id),
+                agent: agent.map(|a| a.name.clone()),
+                owner: agent.map(|a| a.owner.clone()),
+                service: (!service.is_empty()).then(|| service.to_string()),
+                operation: (!operation.is_empty()).then(|| operation.to_string()),
+                outcome: Some(match outcome {
+                    Ok(response) => response.status().as_u16().to_string(),
+                    Err(refusal) => refusal.code().to_string(),
+                }),
+                ..Default::default()
+            });
+        }
         tracing::info!(
             target: "airlock::access",
             conn_id = conn.id,
@@ -373,6 +432,39 @@ fn parse(request: Request<Incoming>, conn: &ConnCtx) -> Result<Request<Incoming>
 fn names_host(value: &str, host: &str) -> bool {
     let name = value.strip_suffix(":443").unwrap_or(value);
     name.eq_ignore_ascii_case(host)
+}
+
+/// The decision record of a call.
+fn audit_entry(
+    id: u64,
+    agent: &Agent,
+    classification: &Classification,
+    decision: &Decision,
+    rules_version: &str,
+) -> crate::audit::Entry {
+    let call = classification.call();
+    crate::audit::Entry {
+        event: Some(match decision.effect {
+            Effect::Allow => crate::audit::Event::Allowed,
+            Effect::Deny => crate::audit::Event::Denied,
+            Effect::Approve => crate::audit::Event::Held,
+        }),
+        request_id: format!("{id:016x}"),
+        agent: Some(agent.name.clone()),
+        owner: Some(agent.owner.clone()),
+        cloud: Some("aws".into()),
+        service: call.map(|c| c.service.to_string()),
+        operation: call.map(|c| c.operation.to_string()),
+        actions: call.map_or_else(Vec::new, |c| {
+            c.actions.iter().map(|a| a.name.to_string()).collect()
+        }),
+        resources: call.map_or_else(Vec::new, |c| c.resources.clone()),
+        params_digest: call
+            .map(|c| crate::audit::line_hash(&serde_json::to_vec(&c.params).unwrap_or_default())),
+        rule: Some(decision.rule.clone().unwrap_or_else(|| "default".into())),
+        rules_version: Some(rules_version.to_string()),
+        outcome: None,
+    }
 }
 
 /// Phase `decide`: what the rules said, as the agent hears it. Approvals are not built
