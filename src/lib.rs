@@ -9,13 +9,14 @@
 //! | [`audit`]   | the tamper-evident audit log: hash chain, group-committed writes, signed checkpoints, offline verify |
 //! | [`cli`]     | the command line (clap derive only)                                     |
 //! | [`config`]  | `airlock.yaml`: structs with documented defaults; every error with its line |
-//! | [`yamlmap`] | dotted path → line in a YAML file (config now, rule files later)        |
+//! | [`yamlmap`] | dotted path → line in a YAML file (config and rule files)              |
 //! | [`keyfile`] | 32-byte secret keys in 0600 files (agent key, audit key) |
 //! | [`init`]    | `airlock init`: CA + default config, and the agent environment          |
 //! | [`hosts`]   | the first decision: intercept, tunnel or refuse a CONNECT target        |
 //! | [`tls`]     | the name-constrained CA, leaf minting and cache, rustls configs         |
 //! | [`proxy`]   | listener, CONNECT, TLS interception, HTTP/1 + HTTP/2, tunnels, drain    |
-//! | [`proxy::pipeline`] | one request's phases: parse → … → forward → record (the one place outcomes are logged and counted) |
+//! | [`proxy::pipeline`] | one request's phases: parse → identify → read_body → classify → authenticate → decide → audit → sign → forward → record (the one place outcomes are logged, counted and audited) |
+//! | `proxy::aws` | the AWS phases: SigV4 identity and verification, bodies, re-signing |
 //! | [`proxy::upstream`] | pooled upstream client, `upstream.routes`                       |
 //! | [`proxy::refusal`]  | typed refusals and the one function that renders them           |
 //! | [`cloud`]   | what a call does: the cloud-neutral `Call`; [`cloud::aws`] classifies AWS requests |
@@ -29,7 +30,7 @@
 //! | [`telemetry`] | tracing subscriber set-up (text or JSON), called from `main` only     |
 //!
 //! ARCHITECTURE.md shows how a request travels through these, and where the coming
-//! phases (authenticate, classify, decide, hold, re-sign, audit) plug in. Generated data
+//! pieces (parking and approvals, their API and channels, GCP) plug in. Generated data
 //! (the AWS API catalog) lives in `data/`, with the script that makes it.
 
 pub mod agents;

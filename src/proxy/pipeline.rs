@@ -7,14 +7,16 @@
 //! | read_body    | read whole what must be verified or inspected; large uploads stream |
 //! | classify     | what the call does ([`crate::cloud`]); shapes every later error     |
 //! | authenticate | the agent's signature verified with its secret                     |
+//! | decide       | the rules in force: allow, deny, or approve ([`crate::rules`])      |
+//! | audit        | the decision record durably written ([`crate::audit`])             |
 //! | sign         | re-signed with the agent's short-lived role session                |
 //! | forward      | to the upstream, hop-by-hop headers dropped; streams both ways     |
-//! | record       | the one place each outcome is logged and counted                   |
+//! | record       | the one place each outcome is logged, counted and audited          |
 //!
-//! Rule decisions, parking and the audit record slot in between `authenticate` and `sign`
-//! (see ARCHITECTURE.md). Each phase returns `Result<_, Refusal>`, and a refusal at any
-//! phase ends in `record` like a success. Nothing reaches the upstream unless every phase
-//! before `forward` passed.
+//! Parking (waiting for an approval) will slot in after `audit` (see ARCHITECTURE.md).
+//! Each phase returns `Result<_, Refusal>`, and a refusal at any phase ends in `record`
+//! like a success. Nothing reaches the upstream unless every phase before `forward`
+//! passed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
