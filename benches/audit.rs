@@ -29,6 +29,8 @@ fn entry(i: usize) -> Entry {
         rule: Some("writes".into()),
         rules_version: Some("0".repeat(64)),
         outcome: None,
+        approval_id: None,
+        approvers: Vec::new(),
     }
 }
 

@@ -57,6 +57,22 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Review calls held for approval (through the control API), and make reviewer tokens.
+    Approvals {
+        /// Airlock's control address.
+        #[arg(
+            long,
+            env = "AIRLOCK_URL",
+            default_value = "http://127.0.0.1:8081",
+            global = true
+        )]
+        url: String,
+        /// A reviewer's bearer token.
+        #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Verify or export the audit log.
     Audit {
         #[arg(long, short, default_value = "airlock.yaml", global = true)]
@@ -77,6 +93,45 @@ pub enum ConfigCommand {
     Check {
         #[arg(long, short, default_value = "airlock.yaml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Approvals, newest first (JSON).
+    List {
+        /// pending, approved, denied or expired.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// One approval with its full context and votes (JSON).
+    Show { id: String },
+    /// Vote to approve.
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny (a reason is required).
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Wait until the approval is decided; exit 0 when approved, 1 otherwise (for agents:
+    /// no token needed).
+    Wait {
+        id: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Make a reviewer token: prints the token (give it to the reviewer; shown once) and
+    /// the `approvals.approvers` entry for the config (its SHA-256 only).
+    Token {
+        name: String,
+        #[arg(long = "group", required = true)]
+        groups: Vec<String>,
     },
 }
 

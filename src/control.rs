@@ -66,6 +66,7 @@ impl Health {
 pub struct Control {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    pub approvals: Arc<crate::approvals::Approvals>,
 }
 
 impl Control {
@@ -88,7 +89,7 @@ impl Control {
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
                     let control = Arc::clone(&control);
-                    async move { Ok::<_, Infallible>(control.route(request)) }
+                    async move { Ok::<_, Infallible>(control.route(request).await) }
                 });
                 let _ = http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -99,7 +100,10 @@ impl Control {
         }
     }
 
-    fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        if request.uri().path().starts_with("/v1/") {
+            return crate::approvals::api::handle(&self.approvals, request).await;
+        }
         if request.method() != Method::GET && request.method() != Method::HEAD {
             return respond(
                 StatusCode::METHOD_NOT_ALLOWED,

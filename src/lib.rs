@@ -6,6 +6,7 @@
 //! | module      | owns                                                                    |
 //! |-------------|-------------------------------------------------------------------------|
 //! | [`agents`]  | agents and their Airlock-issued keys (secrets derived from a 0600 server key) |
+//! | [`approvals`] | parked calls: fingerprint, SQLite store (approvals, votes, grants), the hold phase, the approvals API |
 //! | [`audit`]   | the tamper-evident audit log: hash chain, group-committed writes, signed checkpoints, offline verify |
 //! | [`cli`]     | the command line (clap derive only)                                     |
 //! | [`config`]  | `airlock.yaml`: structs with documented defaults; every error with its line |
@@ -34,6 +35,7 @@
 //! (the AWS API catalog) lives in `data/`, with the script that makes it.
 
 pub mod agents;
+pub mod approvals;
 pub mod audit;
 pub mod cli;
 pub mod cloud;

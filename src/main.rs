@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use airlock::agents::{Registry, ServerKey};
-use airlock::cli::{AgentsCommand, AuditCommand, Cli, Command, ConfigCommand, RulesCommand};
+use airlock::cli::{
+    AgentsCommand, ApprovalsCommand, AuditCommand, Cli, Command, ConfigCommand, RulesCommand,
+};
 use airlock::config::{self, Config};
 use airlock::init::{self, CONFIG_FILE};
 use airlock::server::Server;
@@ -28,6 +30,11 @@ fn main() -> ExitCode {
         Command::Agents { config, command } => agents(&config, command),
         Command::Rules { dir, command } => rules(&dir, command),
         Command::Audit { config, command } => audit(&config, command),
+        Command::Approvals {
+            url,
+            token,
+            command,
+        } => approvals(&url, token.as_deref(), command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,6 +127,119 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `airlock approvals …`: the control API from the shell.
+fn approvals(url: &str, token: Option<&str>, command: ApprovalsCommand) -> anyhow::Result<()> {
+    use airlock::approvals::client::{call, new_token};
+    use http::Method;
+    if let ApprovalsCommand::Token { name, groups } = &command {
+        let (token, hash) = new_token().map_err(anyhow::Error::msg)?;
+        println!("# Give this token to {name} (shown once; Airlock keeps only its SHA-256):");
+        println!("AIRLOCK_TOKEN={token}");
+        println!("# Add under approvals.approvers in airlock.yaml:");
+        println!(
+            "- {{name: {}, groups: [{}], token_sha256: {hash}}}",
+            serde_json::to_string(name)?,
+            groups
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<Vec<_>, _>>()?
+                .join(", ")
+        );
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let need_token = || token.context("give a reviewer token with --token or AIRLOCK_TOKEN");
+        let (status, body) = match &command {
+            ApprovalsCommand::List { state } => {
+                let path = match state {
+                    Some(s) => format!("/v1/approvals?state={s}"),
+                    None => "/v1/approvals".into(),
+                };
+                call(url, Method::GET, &path, Some(need_token()?), None).await
+            }
+            ApprovalsCommand::Show { id } => {
+                call(
+                    url,
+                    Method::GET,
+                    &format!("/v1/approvals/{id}"),
+                    Some(need_token()?),
+                    None,
+                )
+                .await
+            }
+            ApprovalsCommand::Approve { id, reason } => {
+                let body = serde_json::json!({ "reason": reason }).to_string();
+                call(
+                    url,
+                    Method::POST,
+                    &format!("/v1/approvals/{id}/approve"),
+                    Some(need_token()?),
+                    Some(body),
+                )
+                .await
+            }
+            ApprovalsCommand::Deny { id, reason } => {
+                let body = serde_json::json!({ "reason": reason }).to_string();
+                call(
+                    url,
+                    Method::POST,
+                    &format!("/v1/approvals/{id}/deny"),
+                    Some(need_token()?),
+                    Some(body),
+                )
+                .await
+            }
+            ApprovalsCommand::Wait { id, timeout } => {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(*timeout);
+                loop {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let poll = left.as_secs().clamp(1, 30);
+                    let (status, body) = call(
+                        url,
+                        Method::GET,
+                        &format!("/v1/approvals/{id}/wait?timeout={poll}"),
+                        None,
+                        None,
+                    )
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                    if status != 200 {
+                        anyhow::bail!("{status}: {}", body.trim());
+                    }
+                    let state: serde_json::Value = serde_json::from_str(&body)?;
+                    match state["state"].as_str() {
+                        Some("approved") => {
+                            println!("{id}: approved; run the call again");
+                            return Ok(());
+                        }
+                        Some("pending") if std::time::Instant::now() < deadline => continue,
+                        Some(other) => anyhow::bail!("{id}: {other}"),
+                        None => anyhow::bail!("unexpected answer: {body}"),
+                    }
+                }
+            }
+            ApprovalsCommand::Token { .. } => unreachable!("handled above"),
+        }
+        .map_err(anyhow::Error::msg)?;
+        if (200..300).contains(&status) {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&body)?)?
+            );
+            Ok(())
+        } else {
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(body);
+            anyhow::bail!("{status}: {message}")
+        }
+    })
 }
 
 /// `airlock audit …`: verify (exit 1 on the first bad record) or export.

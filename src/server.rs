@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::agents::Directory;
+use crate::approvals::{Approvals, Approver, Approvers, Store};
 use crate::audit::{AuditLog, AuditSettings};
 use crate::config::Config;
 use crate::control::{Control, Health};
@@ -111,6 +112,18 @@ impl Server {
             )
             .map_err(|e| ServerError::Config(e.to_string()))?,
         );
+        let approvers = Approvers::new(config.approvals.approvers.iter().map(|a| {
+            (
+                a.token_sha256.clone(),
+                Approver {
+                    name: a.name.clone(),
+                    groups: a.groups.clone(),
+                },
+            )
+        }));
+        let store = Store::open(&config.resolve(&config.approvals.db))
+            .map_err(|e| ServerError::Config(format!("approvals store: {e}")))?;
+        let approvals = Arc::new(Approvals::new(store, approvers, Some(Arc::clone(&audit))));
         let rules = Arc::new(LiveRules::load(&config.rules_dir()).map_err(|e| {
             ServerError::Config(format!("rules (nothing is served without them):\n{e}"))
         })?);
@@ -121,6 +134,7 @@ impl Server {
             broker,
             rules: Arc::clone(&rules),
             audit,
+            approvals: Arc::clone(&approvals),
             body_idle_timeout: config.limits.body_idle_timeout,
             max_buffered_body: config.limits.max_buffered_body,
         });
@@ -143,6 +157,7 @@ impl Server {
         let control = Arc::new(Control {
             metrics,
             health: Arc::new(Health::default()),
+            approvals,
         });
         let watched = Watched { agents, rules };
         Ok(Server {

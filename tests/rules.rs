@@ -76,6 +76,29 @@ fn check_warns_about_action_patterns_that_match_nothing() {
 }
 
 #[test]
+fn check_warns_about_rules_that_never_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        "rules:
+  - {id: no-iam-writes, match: {action: 'iam:*', access: [Write, Permissions management]}, effect: deny}
+  - {id: allow-role-creation, match: {action: 'iam:CreateRole', access: Write}, effect: allow}
+  - {id: allow-prod-reads, match: {action: 's3:Get*', resource: 'arn:aws:s3:::prod/*'}, effect: allow}
+",
+    )
+    .unwrap();
+    let out = airlock(dir.path(), &["check"]);
+    let report = text(&out);
+    assert!(
+        report.contains(
+            "r.yaml:3: warning: rule `allow-role-creation`: never decides: rule `no-iam-writes`"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("allow-prod-reads"), "{report}");
+}
+
+#[test]
 fn a_failing_case_fails_the_test_run() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -37,6 +37,8 @@ pub enum Event {
     Forwarded,
     /// Refused before any decision (authentication, malformed) or failed after one.
     Failed,
+    /// A reviewer's vote (`outcome`: approve or deny; the approval's state after it).
+    Voted,
 }
 
 /// One audit record as written: fields in this order, no whitespace.
@@ -78,6 +80,11 @@ pub struct Entry {
     pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// Who approved (the forwarded call's approvers; a vote's reviewer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
     /// `200`, `AccessDenied`, `SignatureDoesNotMatch`, …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,

@@ -191,10 +191,11 @@ fn set_section(config: &mut Config, key: &str, value: Value) -> Result<(), (Stri
         "credentials" => de(key, value, &mut config.credentials),
         "rules" => de(key, value, &mut config.rules),
         "audit" => de(key, value, &mut config.audit),
+        "approvals" => de(key, value, &mut config.approvals),
         other => Err((
             other.to_string(),
             "unknown section; expected one of proxy, control, ca, intercept, tunnel, upstream, \
-             limits, shutdown, log, agents, credentials, rules, audit"
+             limits, shutdown, log, agents, credentials, rules, audit, approvals"
                 .to_string(),
         )),
     }

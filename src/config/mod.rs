@@ -55,6 +55,7 @@ pub const DEFAULT_MAX_BUFFERED_BODY: usize = 64 * 1024 * 1024;
 pub const DEFAULT_CREDENTIALS_REGION: &str = "us-east-1";
 pub const DEFAULT_RULES_DIR: &str = "rules";
 pub const DEFAULT_AUDIT_FILE: &str = "audit/audit.jsonl";
+pub const DEFAULT_APPROVALS_DB: &str = "approvals.db";
 pub const DEFAULT_AUDIT_KEY_FILE: &str = "certs/audit.key";
 pub const DEFAULT_AUDIT_ORIGIN: &str = "airlock/audit";
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
@@ -79,6 +80,7 @@ pub struct Config {
     pub credentials: CredentialsConfig,
     pub rules: RulesConfig,
     pub audit: AuditConfig,
+    pub approvals: ApprovalsConfig,
     /// The directory relative paths are resolved from (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -100,6 +102,7 @@ impl Default for Config {
             credentials: CredentialsConfig::default(),
             rules: RulesConfig::default(),
             audit: AuditConfig::default(),
+            approvals: ApprovalsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -336,6 +339,36 @@ impl Default for RulesConfig {
             dir: PathBuf::from(DEFAULT_RULES_DIR),
         }
     }
+}
+
+/// Approvals: where they are kept, and who may decide them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// SQLite database of approvals, votes and grants (WAL, synchronous=FULL).
+    pub db: PathBuf,
+    /// Reviewers: `{name, groups, token_sha256}` (make one with `airlock approvals token`).
+    pub approvers: Vec<ApproverConfig>,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            db: PathBuf::from(DEFAULT_APPROVALS_DB),
+            approvers: Vec::new(),
+        }
+    }
+}
+
+/// One reviewer. The token itself is never stored: only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverConfig {
+    /// The reviewer's identity (an e-mail address; compared with agents' owners).
+    pub name: String,
+    pub groups: Vec<String>,
+    /// Hex SHA-256 of the reviewer's bearer token.
+    pub token_sha256: String,
 }
 
 /// The audit log.

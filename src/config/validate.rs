@@ -152,6 +152,29 @@ impl Config {
             );
         }
 
+        let mut hashes = std::collections::HashSet::new();
+        for (i, approver) in self.approvals.approvers.iter().enumerate() {
+            let at = |field: &str| format!("approvals.approvers[{i}].{field}");
+            if approver.name.trim().is_empty() {
+                err(at("name"), "must not be empty".into());
+            }
+            if approver.groups.is_empty() {
+                err(at("groups"), "name at least one group".into());
+            }
+            let hash = approver.token_sha256.to_ascii_lowercase();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                err(
+                    at("token_sha256"),
+                    "must be 64 hex digits (make one with `airlock approvals token`)".into(),
+                );
+            } else if !hashes.insert(hash) {
+                err(
+                    at("token_sha256"),
+                    "the same token is configured twice".into(),
+                );
+            }
+        }
+
         let audit = &self.audit;
         if audit.checkpoint_every == 0 {
             err("audit.checkpoint_every".into(), "must be at least 1".into());

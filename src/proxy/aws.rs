@@ -327,6 +327,13 @@ pub fn authenticate(
 /// pipeline when forwarding fails.
 pub type BodyVerdict = Arc<std::sync::OnceLock<AwsError>>;
 
+impl Verified {
+    /// The headers the agent signed (lower-case).
+    pub fn signed_headers(&self) -> &[String] {
+        &self.signed_headers
+    }
+}
+
 /// Phase `sign`: replace the agent's signature with one made with its role session, and
 /// wrap a streaming body so that what reaches the upstream is exactly what was signed
 /// (with the verdict slot its check reports a failure in).

@@ -36,6 +36,7 @@ use super::aws;
 use super::refusal::{AwsError, Origin, Refusal};
 use super::upstream::Upstream;
 use crate::agents::{Agent, Directory};
+use crate::approvals::{Approval, Approvals, Held};
 use crate::audit::AuditLog;
 use crate::cloud::Classification;
 use crate::cloud::aws::errors::ErrorShape;
@@ -72,6 +73,8 @@ struct Exchange {
     decision: Option<(Effect, String)>,
     /// The decision record is on disk.
     audited: bool,
+    /// The approval a held call went on with, and who approved it.
+    approval: Option<(String, Vec<String>)>,
     upstream_latency: Option<Duration>,
 }
 
@@ -90,6 +93,7 @@ pub struct PipelineDeps {
     pub broker: Broker,
     pub rules: Arc<LiveRules>,
     pub audit: Arc<AuditLog>,
+    pub approvals: Arc<Approvals>,
     pub body_idle_timeout: Duration,
     pub max_buffered_body: usize,
 }
@@ -101,6 +105,7 @@ pub struct Pipeline {
     broker: Broker,
     rules: Arc<LiveRules>,
     audit: Arc<AuditLog>,
+    approvals: Arc<Approvals>,
     body_idle_timeout: Duration,
     max_buffered_body: usize,
 }
@@ -118,6 +123,7 @@ impl Pipeline {
             broker,
             rules,
             audit,
+            approvals,
             body_idle_timeout,
             max_buffered_body,
         } = deps;
@@ -128,6 +134,7 @@ impl Pipeline {
             broker,
             rules,
             audit,
+            approvals,
             body_idle_timeout,
             max_buffered_body,
         }
@@ -148,6 +155,7 @@ impl Pipeline {
             classification: None,
             decision: None,
             audited: false,
+            approval: None,
             upstream_latency: None,
         };
         let outcome = self.run(request, conn, &mut exchange).await;
@@ -230,6 +238,43 @@ impl Pipeline {
         }
         exchange.audited = true;
         decide(&decision, shape)?;
+        if decision.effect == Effect::Approve {
+            // Phase `hold`: park until reviewers decide, or the rule's hold runs out.
+            let reason = parts.headers.remove(REASON_HEADER).and_then(|v| {
+                v.to_str()
+                    .ok()
+                    .map(|s| s.chars().take(MAX_REASON).collect())
+            });
+            let fingerprint = crate::approvals::fingerprint(
+                &identity.agent.name,
+                &parts.method,
+                host,
+                &parts.uri,
+                &parts.headers,
+                verified.signed_headers(),
+                classification.call(),
+            );
+            let approval = self
+                .approvals
+                .hold(
+                    fingerprint,
+                    &identity.agent,
+                    classification,
+                    &decision,
+                    reason,
+                )
+                .await;
+            let approval = held(approval, &decision, shape)?;
+            exchange.approval = Some((
+                approval.id.clone(),
+                approval
+                    .votes
+                    .iter()
+                    .filter(|v| v.approve)
+                    .map(|v| v.approver.clone())
+                    .collect(),
+            ));
+        }
         // HTTP/2 agents send `:authority` only; signatures cover it as `host`. Headers of
         // this connection only (hop-by-hop) go now, so the re-signed request is exactly
         // the request forwarded.
@@ -356,7 +401,7 @@ impl Pipeline {
         let denied = exchange
             .decision
             .as_ref()
-            .is_some_and(|(e, _)| *e != Effect::Allow);
+            .is_some_and(|(e, _)| *e == Effect::Deny);
         if !(exchange.audited && denied) {
             let agent = exchange.agent.as_deref();
             self.audit.append(crate::audit::Entry {
@@ -373,6 +418,12 @@ impl Pipeline {
                     Ok(response) => response.status().as_u16().to_string(),
                     Err(refusal) => refusal.code().to_string(),
                 }),
+                approval_id: exchange.approval.as_ref().map(|(id, _)| id.clone()),
+                approvers: exchange
+                    .approval
+                    .as_ref()
+                    .map(|(_, who)| who.clone())
+                    .unwrap_or_default(),
                 ..Default::default()
             });
         }
@@ -466,11 +517,82 @@ fn audit_entry(
         rule: Some(decision.rule.clone().unwrap_or_else(|| "default".into())),
         rules_version: Some(rules_version.to_string()),
         outcome: None,
+        approval_id: None,
+        approvers: Vec::new(),
     }
 }
 
-/// Phase `decide`: what the rules said, as the agent hears it. Approvals are not built
-/// yet, so a call that needs one is refused (fail closed), saying so.
+/// The header an agent may state its reason in (shown to reviewers; not forwarded).
+pub const REASON_HEADER: &str = "x-airlock-reason";
+const MAX_REASON: usize = 1000;
+
+/// How a held call ends, as the agent hears it: go on, or an AccessDenied that says what
+/// is pending and how to wait, who denied and why, or that it expired.
+fn held(
+    outcome: Result<Held, crate::approvals::VoteError>,
+    decision: &Decision,
+    shape: ErrorShape,
+) -> Result<Approval, Refusal> {
+    let denied = |text: String| -> Refusal {
+        AwsError::new(http::StatusCode::FORBIDDEN, "AccessDenied", text)
+            .shaped(shape)
+            .into()
+    };
+    let rule = decision.rule.as_deref().unwrap_or("default");
+    let message = decision
+        .message
+        .as_deref()
+        .map(|m| format!(" {m}"))
+        .unwrap_or_default();
+    match outcome {
+        Ok(Held::Go(approval)) => Ok(approval),
+        Ok(Held::Pending(a)) => {
+            let approvals = a.votes.iter().filter(|v| v.approve).count();
+            Err(denied(format!(
+                "This call needs approval (rule `{rule}`).{message} Approval {id} is pending \
+                 ({approvals} of {quorum} approvals from {groups}). Wait for it with \
+                 `airlock approvals wait {id}` (or GET /v1/approvals/{id}/wait on Airlock's \
+                 control address), then run the same call again.",
+                id = a.id,
+                quorum = a.quorum,
+                groups = a.groups.join(" or "),
+            )))
+        }
+        Ok(Held::Denied(a)) => {
+            let by: Vec<String> = a
+                .votes
+                .iter()
+                .filter(|v| !v.approve)
+                .map(|v| match &v.reason {
+                    Some(r) => format!("{}: {r}", v.approver),
+                    None => v.approver.clone(),
+                })
+                .collect();
+            Err(denied(format!(
+                "Approval {} for this call was denied by {}.",
+                a.id,
+                by.join("; ")
+            )))
+        }
+        Ok(Held::Expired(a)) => Err(denied(format!(
+            "Approval {} for this call expired without a decision; a new call asks again.",
+            a.id
+        ))),
+        Err(e) => {
+            tracing::error!(error = %e, "approvals store failed");
+            Err(AwsError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "Airlock cannot reach its approvals store; retry later",
+            )
+            .shaped(shape)
+            .into())
+        }
+    }
+}
+
+/// Phase `decide`: what the rules said, as the agent hears it: a denial ends here; an
+/// approval requirement goes on to `hold`.
 fn decide(decision: &Decision, shape: ErrorShape) -> Result<(), Refusal> {
     let rule = decision.rule.as_deref().unwrap_or("default");
     let message = decision
@@ -479,12 +601,8 @@ fn decide(decision: &Decision, shape: ErrorShape) -> Result<(), Refusal> {
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
     let text = match decision.effect {
-        Effect::Allow => return Ok(()),
+        Effect::Allow | Effect::Approve => return Ok(()),
         Effect::Deny => format!("Airlock denied this call (rule `{rule}`){message}"),
-        Effect::Approve => format!(
-            "This call needs a human's approval (rule `{rule}`){message}. This Airlock cannot \
-             take approvals yet, so the call is refused."
-        ),
     };
     Err(
         AwsError::new(http::StatusCode::FORBIDDEN, "AccessDenied", text)

@@ -2,8 +2,9 @@
 //! rule change lands.
 //!
 //! - check: the files load (errors with file:line), and warnings for action patterns that
-//!   match no action in the AWS catalog (a typo silently matches nothing) and for match
-//!   blocks so broad they catch every call.
+//!   match no action in the AWS catalog (a typo silently matches nothing), for `*`
+//!   patterns, and for rules that never decide because a rule winning over them matches
+//!   everything they match (shadowed).
 //! - test: every case in `<rules>/tests/*.yaml` — a described call → the expected effect
 //!   (and, optionally, the deciding rule).
 
@@ -56,11 +57,28 @@ pub fn lint(rules: &RuleSet) -> Vec<Warning> {
                 )));
             }
         }
-        if rule.matcher.is_unconditional() && rule.effect != Effect::Deny {
-            warnings.push(warn(format!(
-                "an empty match block {}s every call; every rule after it with a weaker effect is unreachable",
-                rule.effect.as_str()
-            )));
+    }
+    // A rule never decides when another that wins over it (a stronger effect, or the same
+    // effect earlier) matches everything it matches.
+    for (i, rule) in rules.rules.iter().enumerate() {
+        let winner = rules.rules.iter().enumerate().find(|(j, other)| {
+            *j != i
+                && (other.effect > rule.effect || (other.effect == rule.effect && *j < i))
+                && other.matcher.covers(&rule.matcher)
+        });
+        if let Some((_, other)) = winner {
+            warnings.push(Warning {
+                file: rule.origin.file.clone(),
+                line: rule.origin.line,
+                rule: rule.id.clone(),
+                message: format!(
+                    "never decides: rule `{}` ({}:{}, {}) matches every call it matches and wins",
+                    other.id,
+                    other.origin.file.display(),
+                    other.origin.line,
+                    other.effect.as_str()
+                ),
+            });
         }
     }
     warnings

@@ -308,20 +308,37 @@ impl Matcher {
             && self.time.is_none_or(|t| t.contains(subject.now))
     }
 
-    /// Matches every call (an empty `match:` block).
-    pub fn is_unconditional(&self) -> bool {
-        self.cloud.is_none()
-            && self.service.is_none()
-            && self.action.is_none()
-            && self.access.is_none()
-            && self.resource.is_none()
-            && self.agent.is_none()
+    /// Whether every call this matcher matches is certainly matched by `self` too (for
+    /// `rules check`: a rule covered by a stronger or earlier one never decides). Sound,
+    /// not complete: conditions it cannot compare (resources, params, labels, time) on
+    /// `self` make it answer no.
+    pub fn covers(&self, other: &Matcher) -> bool {
+        fn globs(mine: &Option<Globs>, theirs: &Option<Globs>) -> bool {
+            match (mine, theirs) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(m), Some(t)) => t.0.iter().all(|g| m.any(g.glob().glob())),
+            }
+        }
+        fn subset(mine: &Option<Vec<String>>, theirs: &Option<Vec<String>>) -> bool {
+            match (mine, theirs) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(m), Some(t)) => t.iter().all(|v| m.contains(v)),
+            }
+        }
+        self.resource.is_none()
             && self.labels.is_empty()
-            && self.owner.is_none()
-            && self.region.is_none()
-            && self.account.is_none()
             && self.params.is_empty()
             && self.time.is_none()
+            && (self.cloud.is_none() || self.cloud == other.cloud)
+            && globs(&self.service, &other.service)
+            && globs(&self.action, &other.action)
+            && globs(&self.agent, &other.agent)
+            && globs(&self.owner, &other.owner)
+            && globs(&self.region, &other.region)
+            && subset(&self.access, &other.access)
+            && subset(&self.account, &other.account)
     }
 
     /// The action globs as written, for `rules check` (unknown actions).

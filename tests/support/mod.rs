@@ -268,6 +268,15 @@ impl Airlock {
         }
     }
 
+    /// `kill -9`, keeping the directory (config, keys, databases) for a restart.
+    pub fn kill_keep_dir(mut self) -> tempfile::TempDir {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
+
     pub fn ca_pem_path(&self) -> PathBuf {
         self.dir.path().join("certs/ca.pem")
     }
