@@ -75,11 +75,16 @@ async fn stack() -> Stack {
 
 /// With `rules` (`None`: the shipped baseline).
 async fn stack_with_rules(rules: Option<&str>) -> Stack {
+    stack_with(rules, "").await
+}
+
+/// With `rules` and `extra` config.
+async fn stack_with(rules: Option<&str>, extra_config: &str) -> Stack {
     let world = world();
     assert_eq!(world.role_arn, support::TEST_ROLE, "the test agent's role");
     let relay = CountingRelay::start(world.moto.addr).await;
     let extra = format!(
-        "credentials:\n  sts_endpoint: {}\nupstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: http://{}\n",
+        "credentials:\n  sts_endpoint: {}\nupstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: http://{}\n{extra_config}",
         world.moto.url(),
         relay.addr
     );
@@ -128,11 +133,16 @@ impl Stack {
     }
 
     fn aws_as(&self, key: &AgentKey, args: &[&str]) -> Output {
-        let aws = python().with_file_name("aws");
-        self.command(&aws, key)
-            .args(args)
+        self.aws_command(key, args)
             .output()
             .expect("run the aws CLI (installed by tests/run.sh)")
+    }
+
+    fn aws_command(&self, key: &AgentKey, args: &[&str]) -> Command {
+        let aws = python().with_file_name("aws");
+        let mut command = self.command(&aws, key);
+        command.args(args);
+        command
     }
 
     /// Run `aws ARGS` as the test agent; its stdout (the command must succeed).
@@ -602,7 +612,7 @@ print(json.dumps({
 
 #[tokio::test(flavor = "multi_thread")]
 async fn under_the_shipped_rules_the_cli_reads_and_is_told_why_a_change_is_held() {
-    let stack = stack_with_rules(None).await;
+    let stack = stack_with_rules(Some(&support::baseline_rules_quick_hold())).await;
     stack.aws(&["sts", "get-caller-identity"]);
     stack.aws(&["iam", "list-roles"]);
     let out = stack.aws_as(
@@ -621,8 +631,194 @@ async fn under_the_shipped_rules_the_cli_reads_and_is_told_why_a_change_is_held(
     assert!(
         stderr.contains(
             "An error occurred (AccessDenied) when calling the AttachRolePolicy operation"
-        ) && stderr.contains("needs a human's approval (rule `permissions`)")
-            && stderr.contains("This call changes permissions."),
+        ) && stderr.contains("needs approval (rule `permissions`). This call changes permissions.")
+            && stderr.contains("airlock approvals wait apr-"),
         "the CLI printed: {stderr}"
     );
+}
+
+/// A reviewer's API call: (status, JSON).
+async fn review(stack: &Stack, path: &str, token: &str, body: &str) -> (u16, serde_json::Value) {
+    let request = reqwest::Client::new()
+        .post(format!("http://{}{path}", stack.airlock.control))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_waits_for_a_human_and_the_audit_log_proves_what_happened() {
+    use sha2::Digest as _;
+    let hash = |t: &str| hex(&Sha256::digest(t.as_bytes()));
+    let rules = "defaults: {unmatched: allow, unclassified: deny}\nrules:\n  - {id: iam-policies, match: {action: 'iam:AttachRolePolicy'}, effect: approve, approvers: [security], hold: 4s, expires: 1h, message: Attaching a policy.}\n";
+    let extra = format!(
+        "approvals:\n  approvers:\n    - {{name: bob@example.com, groups: [security], token_sha256: {}}}\n    - {{name: {}, groups: [security], token_sha256: {}}}\naudit:\n  checkpoint_every: 5\n",
+        hash("bob"),
+        support::TEST_OWNER,
+        hash("owner")
+    );
+    let stack = stack_with(Some(rules), &extra).await;
+    stack.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "e2e-held",
+        "--assume-role-policy-document",
+        "{}",
+    ]);
+    let policy = stack.aws_json(&[
+        "iam", "create-policy", "--policy-name", "e2e-held-policy", "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+    ]);
+    let arn = policy["Policy"]["Arn"].as_str().unwrap().to_string();
+    let attach = [
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        "e2e-held",
+        "--policy-arn",
+        arn.as_str(),
+    ];
+
+    // First try: parked for the hold, then told what is pending.
+    let out = stack.aws_as(stack.airlock.key(), &attach);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success()
+            && stderr.contains("(AccessDenied)")
+            && stderr.contains("airlock approvals wait apr-"),
+        "{stderr}"
+    );
+    let id = &stderr[stderr.find("apr-").unwrap()..][..30];
+
+    // The owner cannot approve; bob can, while the CLI's retry is held.
+    let (status, _) = review(
+        &stack,
+        &format!("/v1/approvals/{id}/approve"),
+        "owner",
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let retry = std::thread::spawn({
+        let key = stack.airlock.key().clone();
+        let command = stack.aws_command(&key, &attach);
+        move || {
+            let mut command = command;
+            command.output().unwrap()
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (status, body) = review(
+        &stack,
+        &format!("/v1/approvals/{id}/approve"),
+        "bob",
+        r#"{"reason":"read-only policy"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+    let out = retry.join().unwrap();
+    assert!(
+        out.status.success(),
+        "the held retry: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let attached = stack.aws_json(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        "e2e-held",
+    ]);
+    assert_eq!(attached["AttachedPolicies"][0]["PolicyArn"], arn.as_str());
+    let pending: Vec<String> = stack
+        .airlock
+        .logs()
+        .iter()
+        .filter(|l| l.contains("\"decision.effect\":\"approve\""))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        pending.len(),
+        2,
+        "one approval, two held attempts: {pending:?}"
+    );
+
+    // A denial: the CLI prints who denied and why.
+    let detach = [
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        "e2e-held",
+        "--policy-arn",
+        "arn:aws:iam::123456789012:policy/other",
+    ];
+    let out = stack.aws_as(stack.airlock.key(), &detach);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let other = &stderr[stderr.find("apr-").unwrap()..][..30];
+    assert_ne!(other, id);
+    let (status, _) = review(
+        &stack,
+        &format!("/v1/approvals/{other}/deny"),
+        "bob",
+        r#"{"reason":"not this one"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let out = stack.aws_as(stack.airlock.key(), &detach);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("(AccessDenied)")
+            && stderr.contains("denied by bob@example.com: not this one"),
+        "{stderr}"
+    );
+
+    // The audit log verifies, and a tampered copy does not.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let verify = |log: &std::path::Path| {
+        std::process::Command::new(support::BIN)
+            .args(["audit", "verify", "--log"])
+            .arg(log)
+            .arg("--config")
+            .arg(stack.airlock.dir.path().join("airlock.yaml"))
+            .output()
+            .unwrap()
+    };
+    let log = stack.airlock.dir.path().join("audit/audit.jsonl");
+    let out = verify(&log);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("\"event\":\"voted\"") && text.contains(&format!("\"approval_id\":\"{id}\"")),
+        "{text}"
+    );
+    let copy = stack.airlock.dir.path().join("tampered.jsonl");
+    std::fs::write(
+        &copy,
+        text.replacen("bob@example.com", "eve@example.com", 1),
+    )
+    .unwrap();
+    std::fs::copy(
+        stack
+            .airlock
+            .dir
+            .path()
+            .join("audit/audit.jsonl.checkpoints"),
+        stack.airlock.dir.path().join("tampered.jsonl.checkpoints"),
+    )
+    .unwrap();
+    let out = verify(&copy);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FAILED at record"));
 }

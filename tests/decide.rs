@@ -39,10 +39,11 @@ async fn status_and_body(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shipped_baseline_lets_reads_through_and_holds_back_the_rest() {
-    let (_pki, relay, airlock) = started(None).await;
+    let baseline = support::baseline_rules_quick_hold();
+    let (_pki, relay, airlock) = started(Some(&baseline)).await;
     let client = airlock.client(false);
 
-    // A delete needs approval (not available yet: refused, saying why), in S3's XML.
+    // A delete needs approval: held (1 s here), then told what is pending, in S3's XML.
     let (status, body) = status_and_body(
         &airlock,
         client.delete("https://reports.s3.amazonaws.com/"),
@@ -52,8 +53,8 @@ async fn the_shipped_baseline_lets_reads_through_and_holds_back_the_rest() {
     assert_eq!(status, 403);
     assert!(
         body.contains("<Code>AccessDenied</Code>")
-            && body.contains("needs a human&apos;s approval (rule `destruction`)")
-            && body.contains("This call destroys something."),
+            && body.contains("needs approval (rule `destruction`). This call destroys something.")
+            && body.contains("airlock approvals wait apr-"),
         "{body}"
     );
     // A call Airlock cannot classify is denied by default, in the query protocol's XML.

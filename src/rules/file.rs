@@ -30,7 +30,9 @@ use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 
 use super::matcher::{MatchSpec, Matcher};
-use super::{Approval, DEFAULT_EXPIRES, DEFAULT_HOLD, Defaults, Effect, Origin, Rule, RuleSet};
+use super::{
+    Approval, DEFAULT_EXPIRES, DEFAULT_HOLD, Defaults, Effect, Inherits, Origin, Rule, RuleSet,
+};
 use crate::yamlmap::SourceMap;
 
 /// One problem in a rule file.
@@ -184,6 +186,36 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
             Err(mut e) => errors.append(&mut e.0),
         }
     }
+    // Approval terms a rule leaves unset come from `defaults.approval`.
+    let defaults = defaults.map(|(d, _)| d).unwrap_or_default();
+    for rule in &mut rules {
+        let inherits = rule.inherits;
+        let Some(terms) = rule.approval.as_mut() else {
+            continue;
+        };
+        let base = &defaults.approval;
+        if inherits.quorum {
+            terms.quorum = base.quorum;
+        }
+        if inherits.hold {
+            terms.hold = base.hold;
+        }
+        if inherits.expires {
+            terms.expires = base.expires;
+        }
+        if inherits.reuse {
+            terms.reuse = base.reuse;
+        }
+        if terms.hold > terms.expires {
+            errors.push(error(
+                &rule.origin.file,
+                Some(rule.origin.line),
+                "hold",
+                "holds the agent longer than the approval lives (expires, with defaults.approval)"
+                    .into(),
+            ));
+        }
+    }
     let mut seen: HashMap<&str, &Origin> = HashMap::new();
     for rule in &rules {
         if let Some(first) = seen.insert(&rule.id, &rule.origin) {
@@ -205,7 +237,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
     }
     Ok(RuleSet {
         rules,
-        defaults: defaults.map(|(d, _)| d).unwrap_or_default(),
+        defaults,
         version: version
             .finalize()
             .iter()
@@ -387,6 +419,12 @@ fn compile_rule(
             origin: Origin {
                 file: file.to_path_buf(),
                 line: at(path).unwrap_or(1),
+            },
+            inherits: Inherits {
+                quorum: spec.quorum.is_none(),
+                hold: spec.hold.is_none(),
+                expires: spec.expires.is_none(),
+                reuse: spec.reuse.is_none(),
             },
         }),
         _ => Err(errors),

@@ -86,6 +86,17 @@ pub struct Rule {
     /// Shown to agents and reviewers.
     pub message: Option<String>,
     pub origin: Origin,
+    /// Approval terms the rule leaves to `defaults.approval` (filled in on load).
+    pub(crate) inherits: Inherits,
+}
+
+/// Which approval terms an approve rule did not set.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Inherits {
+    pub quorum: bool,
+    pub hold: bool,
+    pub expires: bool,
+    pub reuse: bool,
 }
 
 /// The defaults for what no rule decides.

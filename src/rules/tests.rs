@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
 use crate::cloud::aws;
@@ -344,4 +345,44 @@ fn the_shipped_rules_load_lint_clean_and_pass_their_tests() {
     assert!(results.len() >= 10);
     let failed: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
     assert!(failed.is_empty(), "{failed:?}");
+}
+
+#[test]
+fn approval_terms_a_rule_leaves_unset_come_from_the_defaults() {
+    let set = rules(
+        "
+defaults:
+  unmatched: allow
+  approval: {groups: [security], quorum: 2, hold: 5s, expires: 10m, reuse: 1m}
+rules:
+  - {id: inherits, match: {action: 's3:DeleteBucket'}, effect: approve, approvers: [sre]}
+  - {id: own-terms, match: {action: 's3:DeleteObject'}, effect: approve, approvers: [sre], quorum: 1, hold: 20s}
+",
+    );
+    let inherits = decide(&set, "s3", "DeleteBucket", serde_json::json!({}))
+        .approval
+        .unwrap();
+    assert_eq!(
+        (
+            inherits.groups,
+            inherits.quorum,
+            inherits.hold,
+            inherits.expires,
+            inherits.reuse
+        ),
+        (
+            vec!["sre".to_string()],
+            2,
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+            Some(Duration::from_secs(60))
+        )
+    );
+    let own = decide(&set, "s3", "DeleteObject", serde_json::json!({}))
+        .approval
+        .unwrap();
+    assert_eq!(
+        (own.quorum, own.hold, own.expires),
+        (1, Duration::from_secs(20), Duration::from_secs(600))
+    );
 }

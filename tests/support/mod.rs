@@ -36,6 +36,16 @@ pub const TEST_ROLE: &str = "arn:aws:iam::123456789012:role/agent-role";
 /// send calls the shipped baseline would hold (or could not classify, like `GET /small`).
 pub const ALLOW_ALL_RULES: &str = "defaults: {unmatched: allow, unclassified: allow}\nrules: []\n";
 
+/// The shipped baseline rules with a 1 s hold (instead of 50 s), so tests do not wait.
+pub fn baseline_rules_quick_hold() -> String {
+    let shipped = include_str!("../../rules/baseline.yaml");
+    assert!(
+        shipped.contains("    hold: 50s\n"),
+        "the baseline's default hold moved"
+    );
+    shipped.replace("    hold: 50s\n", "    hold: 1s\n")
+}
+
 /// Airlock's own (base) credentials in tests: moto accepts any when auth is off.
 pub const BASE_ENV: [(&str, &str); 4] = [
     ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
