@@ -13,8 +13,9 @@
 //! | forward      | to the upstream, hop-by-hop headers dropped; streams both ways     |
 //! | record       | the one place each outcome is logged, counted and audited          |
 //!
-//! Parking (waiting for an approval) will slot in after `audit` (see ARCHITECTURE.md).
-//! Each phase returns `Result<_, Refusal>`, and a refusal at any phase ends in `record`
+//! | hold         | approve decisions: parked until reviewers decide, up to the rule's hold |
+//!
+//! (`hold` runs between `audit` and `sign`.) Each phase returns `Result<_, Refusal>`, and a refusal at any phase ends in `record`
 //! like a success. Nothing reaches the upstream unless every phase before `forward`
 //! passed.
 
