@@ -9,13 +9,12 @@
 //! | authenticate | the agent's signature verified with its secret                     |
 //! | decide       | the rules in force: allow, deny, or approve ([`crate::rules`])      |
 //! | audit        | the decision record durably written ([`crate::audit`])             |
+//! | hold         | approve decisions: parked until reviewers decide, up to the rule's hold ([`crate::approvals`]) |
 //! | sign         | re-signed with the agent's short-lived role session                |
 //! | forward      | to the upstream, hop-by-hop headers dropped; streams both ways     |
 //! | record       | the one place each outcome is logged, counted and audited          |
 //!
-//! | hold         | approve decisions: parked until reviewers decide, up to the rule's hold |
-//!
-//! (`hold` runs between `audit` and `sign`.) Each phase returns `Result<_, Refusal>`, and a refusal at any phase ends in `record`
+//! Each phase returns `Result<_, Refusal>`, and a refusal at any phase ends in `record`
 //! like a success. Nothing reaches the upstream unless every phase before `forward`
 //! passed.
 
