@@ -37,6 +37,10 @@ pub struct Metrics {
     pub reloads_total: IntCounterVec,
     pub decisions_total: IntCounterVec,
     pub audit_write_seconds: Histogram,
+    pub approvals_pending: IntGauge,
+    pub approval_decision_seconds: Histogram,
+    pub held_calls_total: IntCounterVec,
+    pub approval_votes_total: IntCounterVec,
     pub audit_write_failures_total: IntCounter,
     pub auth_failures_total: IntCounterVec,
     pub sessions_total: IntCounterVec,
@@ -86,8 +90,35 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
         )?;
         registry.register(Box::new(audit_write_seconds.clone()))?;
+        let approvals_pending = IntGauge::new(
+            "airlock_approvals_pending",
+            "Approvals waiting for reviewers now.",
+        )?;
+        registry.register(Box::new(approvals_pending.clone()))?;
+        let approval_decision_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "airlock_approval_decision_seconds",
+                "Time from an approval request to its decision (approved or denied).",
+            )
+            .buckets(vec![
+                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0,
+            ]),
+        )?;
+        registry.register(Box::new(approval_decision_seconds.clone()))?;
         let metrics = Metrics {
             audit_write_seconds,
+            approvals_pending,
+            approval_decision_seconds,
+            held_calls_total: counter_vec(
+                "airlock_held_calls_total",
+                "Calls held for approval, by how the hold ended (go, pending, denied, expired).",
+                &["outcome"],
+            )?,
+            approval_votes_total: counter_vec(
+                "airlock_approval_votes_total",
+                "Reviewer votes, by result (approve, deny, refused).",
+                &["result"],
+            )?,
             audit_write_failures_total: counter(
                 "airlock_audit_write_failures_total",
                 "Decision records that could not be written (their requests were refused).",

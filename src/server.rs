@@ -123,7 +123,10 @@ impl Server {
         }));
         let store = Store::open(&config.resolve(&config.approvals.db))
             .map_err(|e| ServerError::Config(format!("approvals store: {e}")))?;
-        let approvals = Arc::new(Approvals::new(store, approvers, Some(Arc::clone(&audit))));
+        let approvals = Arc::new(
+            Approvals::new(store, approvers, Some(Arc::clone(&audit)))
+                .counted(Arc::clone(&metrics)),
+        );
         let rules = Arc::new(LiveRules::load(&config.rules_dir()).map_err(|e| {
             ServerError::Config(format!("rules (nothing is served without them):\n{e}"))
         })?);

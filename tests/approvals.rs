@@ -219,6 +219,33 @@ async fn a_held_call_goes_through_when_approved_in_time_and_its_grant_is_used_on
         .collect();
     assert_eq!(ids.len(), 1);
     assert_ne!(ids[0], id);
+
+    assert_eq!(airlock.metric("airlock_approvals_pending").await, 1.0);
+    assert_eq!(
+        airlock
+            .metric("airlock_held_calls_total{outcome=\"go\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_approval_votes_total{result=\"approve\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_approval_votes_total{result=\"refused\"}")
+            .await,
+        3.0,
+        "the owner's, eve's and the late vote"
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_approval_decision_seconds_count")
+            .await,
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

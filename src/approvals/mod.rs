@@ -150,6 +150,7 @@ pub struct Approvals {
     waiting: DashMap<String, Arc<Notify>>,
     /// Votes are audited (each one a record).
     audit: Option<Arc<crate::audit::AuditLog>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 pub fn unix_now() -> i64 {
@@ -169,6 +170,22 @@ impl Approvals {
             approvers,
             waiting: DashMap::new(),
             audit,
+            metrics: None,
+        }
+    }
+
+    /// Keep `airlock_approvals_pending`, the decision-time histogram and vote counts.
+    pub fn counted(mut self, metrics: Arc<crate::metrics::Metrics>) -> Approvals {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Refresh the pending gauge from the store.
+    async fn count_pending(&self) {
+        if let Some(m) = &self.metrics
+            && let Ok(n) = self.blocking(|s| s.pending(unix_now())).await
+        {
+            m.approvals_pending.set(n);
         }
     }
 
@@ -232,6 +249,7 @@ impl Approvals {
                 )
             })
             .await?;
+        self.count_pending().await;
         let mut approval = match parked {
             Parked::Go(a) => return Ok(Held::Go(a)),
             Parked::Denied(a) => return Ok(Held::Denied(a)),
@@ -280,7 +298,7 @@ impl Approvals {
             approver.name.clone(),
             approver.groups.clone(),
         );
-        let approval = self
+        let voted = self
             .blocking(move |s| {
                 s.vote(
                     &id_owned,
@@ -291,7 +309,23 @@ impl Approvals {
                     unix_now(),
                 )
             })
-            .await?;
+            .await;
+        if let Some(m) = &self.metrics {
+            let result = match &voted {
+                Ok(_) if approve => "approve",
+                Ok(_) => "deny",
+                Err(_) => "refused",
+            };
+            m.approval_votes_total.with_label_values(&[result]).inc();
+            if let Ok(a) = &voted
+                && let Some(at) = a.decided_at
+            {
+                m.approval_decision_seconds
+                    .observe((at - a.requested_at).max(0) as f64);
+            }
+        }
+        let approval = voted?;
+        self.count_pending().await;
         if let Some(audit) = &self.audit {
             let call = &approval.call;
             let text = |key: &str| call.get(key).and_then(|v| v.as_str()).map(str::to_string);

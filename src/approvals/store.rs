@@ -359,6 +359,23 @@ impl Store {
         })
     }
 
+    /// How many approvals are pending now.
+    pub fn pending(&self, now: i64) -> Result<i64, VoteError> {
+        self.with(|db| {
+            let tx = db.transaction().map_err(store_err)?;
+            expire(&tx, now)?;
+            let count = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM approvals WHERE state = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(store_err)?;
+            tx.commit().map_err(store_err)?;
+            Ok(count)
+        })
+    }
+
     pub fn get(&self, id: &str, now: i64) -> Result<Option<Approval>, VoteError> {
         self.with(|db| {
             let tx = db.transaction().map_err(store_err)?;

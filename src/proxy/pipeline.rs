@@ -264,6 +264,17 @@ impl Pipeline {
                     reason,
                 )
                 .await;
+            let outcome = match &approval {
+                Ok(Held::Go(_)) => "go",
+                Ok(Held::Pending(_)) => "pending",
+                Ok(Held::Denied(_)) => "denied",
+                Ok(Held::Expired(_)) => "expired",
+                Err(_) => "error",
+            };
+            self.metrics
+                .held_calls_total
+                .with_label_values(&[outcome])
+                .inc();
             let approval = held(approval, &decision, shape)?;
             exchange.approval = Some((
                 approval.id.clone(),
