@@ -75,20 +75,62 @@ pub struct TimeSpec {
 
 /// Globs, any of which may match.
 #[derive(Debug, Clone)]
-struct Globs(Vec<GlobMatcher>);
+struct Globs(Vec<Glob>);
+
+/// One glob, with a fast path: most values fail on the literal text before the first
+/// wildcard, and a glob without wildcards is a plain comparison.
+#[derive(Debug, Clone)]
+struct Glob {
+    text: String,
+    matcher: GlobMatcher,
+    /// The literal text before the first wildcard (the whole text when there is none).
+    prefix: String,
+    literal: bool,
+    case_insensitive: bool,
+}
+
+impl Glob {
+    fn compile(text: &str, case_insensitive: bool) -> Result<Glob, String> {
+        let matcher = GlobBuilder::new(text)
+            .case_insensitive(case_insensitive)
+            .literal_separator(false)
+            .build()
+            .map(|g| g.compile_matcher())
+            .map_err(|e| format!("bad glob `{text}`: {e}"))?;
+        let cut = text
+            .find(['*', '?', '[', '{', '\\'])
+            .unwrap_or(text.len());
+        Ok(Glob {
+            text: text.to_string(),
+            matcher,
+            prefix: text[..cut].to_string(),
+            literal: cut == text.len(),
+            case_insensitive,
+        })
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        let n = self.prefix.len();
+        let starts = value.len() >= n
+            && value.is_char_boundary(n)
+            && if self.case_insensitive {
+                value[..n].eq_ignore_ascii_case(&self.prefix)
+            } else {
+                value[..n] == self.prefix
+            };
+        if self.literal {
+            starts && value.len() == n
+        } else {
+            starts && self.matcher.is_match(value)
+        }
+    }
+}
 
 impl Globs {
     fn compile(values: &[String], case_insensitive: bool) -> Result<Globs, String> {
         values
             .iter()
-            .map(|v| {
-                GlobBuilder::new(v)
-                    .case_insensitive(case_insensitive)
-                    .literal_separator(false)
-                    .build()
-                    .map(|g| g.compile_matcher())
-                    .map_err(|e| format!("bad glob `{v}`: {e}"))
-            })
+            .map(|v| Glob::compile(v, case_insensitive))
             .collect::<Result<_, _>>()
             .map(Globs)
     }
@@ -101,7 +143,7 @@ impl Globs {
 /// A glob, or a regex written `regex:<pattern>` (anchored at both ends).
 #[derive(Debug, Clone)]
 enum Pattern {
-    Glob(GlobMatcher),
+    Glob(Glob),
     Regex(Regex),
 }
 
@@ -111,12 +153,7 @@ impl Pattern {
             Some(re) => Regex::new(&format!("^(?:{re})$"))
                 .map(Pattern::Regex)
                 .map_err(|e| format!("bad regex `{re}`: {e}")),
-            None => {
-                Globs::compile(&[value.to_string()], false).map(|g| match g.0.into_iter().next() {
-                    Some(m) => Pattern::Glob(m),
-                    None => unreachable!("one glob compiled"),
-                })
-            }
+            None => Glob::compile(value, false).map(Pattern::Glob),
         }
     }
 
@@ -131,7 +168,7 @@ impl Pattern {
 #[derive(Debug, Clone)]
 enum ParamTest {
     Equals(Value),
-    Glob(GlobMatcher),
+    Glob(Glob),
     Regex(Regex),
     Compare { op: Comparison, value: f64 },
     Absent(bool),
@@ -317,7 +354,7 @@ impl Matcher {
             match (mine, theirs) {
                 (None, _) => true,
                 (Some(_), None) => false,
-                (Some(m), Some(t)) => t.0.iter().all(|g| m.any(g.glob().glob())),
+                (Some(m), Some(t)) => t.0.iter().all(|g| m.any(&g.text)),
             }
         }
         fn subset(mine: &Option<Vec<String>>, theirs: &Option<Vec<String>>) -> bool {
@@ -345,7 +382,7 @@ impl Matcher {
     pub fn action_globs(&self) -> Vec<&str> {
         self.action
             .as_ref()
-            .map(|g| g.0.iter().map(|m| m.glob().glob()).collect())
+            .map(|g| g.0.iter().map(|m| m.text.as_str()).collect())
             .unwrap_or_default()
     }
 }
@@ -357,9 +394,7 @@ fn compile_param(p: &ParamSpec) -> Result<ParamCondition, String> {
         tests.push(ParamTest::Equals(v.clone()));
     }
     if let Some(g) = &p.glob {
-        tests.push(ParamTest::Glob(
-            Globs::compile(std::slice::from_ref(g), false)?.0.remove(0),
-        ));
+        tests.push(ParamTest::Glob(Glob::compile(g, false)?));
     }
     if let Some(r) = &p.regex {
         tests.push(ParamTest::Regex(
