@@ -22,9 +22,9 @@ fn rule_file(n: usize) -> String {
     for i in 0..n {
         let service = SERVICES[i % SERVICES.len()];
         let rule = match i % 4 {
-            0 => format!(
-                "  - {{id: r{i}, match: {{action: '{service}:Put*{i}'}}, effect: deny}}\n"
-            ),
+            0 => {
+                format!("  - {{id: r{i}, match: {{action: '{service}:Put*{i}'}}, effect: deny}}\n")
+            }
             1 => format!(
                 "  - {{id: r{i}, match: {{service: {service}, resource: 'arn:aws:{service}:::team-{i}/*'}}, effect: approve, approvers: [g{i}]}}\n"
             ),

@@ -236,6 +236,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
         return Err(RuleErrors(errors));
     }
     Ok(RuleSet {
+        index: super::RuleIndex::build(&rules),
         rules,
         defaults,
         version: version

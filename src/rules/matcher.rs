@@ -86,6 +86,8 @@ struct Glob {
     /// The literal text before the first wildcard (the whole text when there is none).
     prefix: String,
     literal: bool,
+    /// `prefix*suffix` (one `*`, no other wildcard): the suffix, and no glob engine.
+    star_suffix: Option<String>,
     case_insensitive: bool,
 }
 
@@ -97,14 +99,16 @@ impl Glob {
             .build()
             .map(|g| g.compile_matcher())
             .map_err(|e| format!("bad glob `{text}`: {e}"))?;
-        let cut = text
-            .find(['*', '?', '[', '{', '\\'])
-            .unwrap_or(text.len());
+        let cut = text.find(['*', '?', '[', '{', '\\']).unwrap_or(text.len());
         Ok(Glob {
             text: text.to_string(),
             matcher,
             prefix: text[..cut].to_string(),
             literal: cut == text.len(),
+            star_suffix: text[cut..]
+                .strip_prefix('*')
+                .filter(|rest| !rest.contains(['*', '?', '[', '{', '\\']))
+                .map(str::to_string),
             case_insensitive,
         })
     }
@@ -119,9 +123,23 @@ impl Glob {
                 value[..n] == self.prefix
             };
         if self.literal {
-            starts && value.len() == n
-        } else {
-            starts && self.matcher.is_match(value)
+            return starts && value.len() == n;
+        }
+        if !starts {
+            return false;
+        }
+        match &self.star_suffix {
+            Some(suffix) => {
+                let m = suffix.len();
+                value.len() >= n + m
+                    && value.is_char_boundary(value.len() - m)
+                    && if self.case_insensitive {
+                        value[value.len() - m..].eq_ignore_ascii_case(suffix)
+                    } else {
+                        value[value.len() - m..] == *suffix
+                    }
+            }
+            None => self.matcher.is_match(value),
         }
     }
 }
@@ -201,6 +219,19 @@ struct TimeWindow {
     /// Minutes after midnight UTC, `from` inclusive, `to` exclusive; `from > to` wraps.
     from: u32,
     to: u32,
+}
+
+/// Where a rule can match, for the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum IndexKey {
+    Anywhere,
+    /// Any action of this IAM service (lower-case).
+    Service(String),
+    /// Actions of this service whose name starts with this letter (lower-case).
+    Head(String, char),
+    /// Calls to this service (a `service:` condition without an `action:` one); a call
+    /// may need actions of other services too.
+    CallService(String),
 }
 
 /// A compiled `match:` block.
@@ -315,24 +346,25 @@ impl Matcher {
     /// Whether the rule applies to `action` (with its `access` level) of `call`.
     pub fn matches(&self, call: &Call, action: &str, access: &str, subject: &Subject<'_>) -> bool {
         let agent = subject.agent;
+        // Cheap and selective conditions first.
         self.cloud.is_none_or(|c| c == call.cloud)
-            && self.service.as_ref().is_none_or(|g| g.any(call.service))
-            && self.action.as_ref().is_none_or(|g| g.any(action))
+            && self.agent.as_ref().is_none_or(|g| g.any(&agent.name))
+            && self.owner.as_ref().is_none_or(|g| g.any(&agent.owner))
+            && self
+                .labels
+                .iter()
+                .all(|(key, g)| agent.labels.get(key).is_some_and(|v| g.any(v)))
             && self
                 .access
                 .as_ref()
                 .is_none_or(|a| a.iter().any(|l| l == access))
+            && self.service.as_ref().is_none_or(|g| g.any(call.service))
+            && self.action.as_ref().is_none_or(|g| g.any(action))
             && self.resource.as_ref().is_none_or(|ps| {
                 call.resources
                     .iter()
                     .any(|r| ps.iter().any(|p| p.is_match(r)))
             })
-            && self.agent.as_ref().is_none_or(|g| g.any(&agent.name))
-            && self
-                .labels
-                .iter()
-                .all(|(key, g)| agent.labels.get(key).is_some_and(|v| g.any(v)))
-            && self.owner.as_ref().is_none_or(|g| g.any(&agent.owner))
             && self
                 .region
                 .as_ref()
@@ -343,6 +375,41 @@ impl Matcher {
             })
             && self.params.iter().all(|p| p.holds(&call.params))
             && self.time.is_none_or(|t| t.contains(subject.now))
+    }
+
+    /// Where [`super::RuleIndex`] files this matcher: the IAM services (and first letter
+    /// of the action name) it can match, or anywhere.
+    pub(super) fn index_keys(&self) -> Vec<IndexKey> {
+        if let Some(actions) = &self.action {
+            return actions
+                .0
+                .iter()
+                .map(|g| {
+                    let prefix = g.prefix.to_ascii_lowercase();
+                    match prefix.split_once(':') {
+                        Some((service, rest)) => match rest.chars().next() {
+                            Some(head) => IndexKey::Head(service.to_string(), head),
+                            None => IndexKey::Service(service.to_string()),
+                        },
+                        None => IndexKey::Anywhere,
+                    }
+                })
+                .collect();
+        }
+        if let Some(services) = &self.service {
+            return services
+                .0
+                .iter()
+                .map(|g| {
+                    if g.literal {
+                        IndexKey::CallService(g.text.to_ascii_lowercase())
+                    } else {
+                        IndexKey::Anywhere
+                    }
+                })
+                .collect();
+        }
+        vec![IndexKey::Anywhere]
     }
 
     /// Whether every call this matcher matches is certainly matched by `self` too (for
@@ -451,32 +518,24 @@ fn parse_path(path: &str) -> Result<Vec<PathStep>, String> {
 
 impl ParamCondition {
     fn holds(&self, params: &Value) -> bool {
-        let mut found = Vec::new();
-        collect(params, &self.path, &mut found);
         match &self.test {
-            ParamTest::Absent(absent) => found.is_empty() == *absent,
-            test => found.iter().any(|v| test_value(test, v)),
+            ParamTest::Absent(absent) => !any_at(params, &self.path, &|_| true) == *absent,
+            test => any_at(params, &self.path, &|v| test_value(test, v)),
         }
     }
 }
 
-fn collect<'v>(value: &'v Value, path: &[PathStep], out: &mut Vec<&'v Value>) {
+/// Whether any value at `path` in `value` satisfies `f` (stops at the first).
+fn any_at(value: &Value, path: &[PathStep], f: &dyn Fn(&Value) -> bool) -> bool {
     let Some((step, rest)) = path.split_first() else {
-        out.push(value);
-        return;
+        return f(value);
     };
     match (step, value) {
-        (PathStep::Key(k), Value::Object(map)) => {
-            if let Some(v) = map.get(k) {
-                collect(v, rest, out);
-            }
-        }
+        (PathStep::Key(k), Value::Object(map)) => map.get(k).is_some_and(|v| any_at(v, rest, f)),
         (PathStep::AnyElement, Value::Array(items)) => {
-            for item in items {
-                collect(item, rest, out);
-            }
+            items.iter().any(|item| any_at(item, rest, f))
         }
-        _ => {}
+        _ => false,
     }
 }
 

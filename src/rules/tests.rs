@@ -386,3 +386,68 @@ rules:
         (1, Duration::from_secs(20), Duration::from_secs(600))
     );
 }
+
+#[test]
+fn the_index_decides_exactly_like_visiting_every_rule() {
+    let set = rules(
+        r#"
+defaults: {unmatched: allow}
+rules:
+  - {id: a, match: {action: 'S3:Get*'}, effect: approve, approvers: [x]}
+  - {id: b, match: {action: '*:Delete*'}, effect: deny}
+  - {id: c, match: {service: s3}, effect: approve, approvers: [x]}
+  - {id: d, match: {action: 's3:*Object'}, effect: deny}
+  - {id: e, match: {action: 'iam:attachrolepolicy'}, effect: deny}
+  - {id: f, match: {access: Write}, effect: approve, approvers: [x]}
+  - {id: g, match: {service: 'ec*'}, effect: deny}
+  - {id: h, match: {action: 's3:Put*Acl'}, effect: deny}
+  - {id: i, match: {agent: 'ci-*', action: 'kms:*'}, effect: approve, approvers: [x]}
+"#,
+    );
+    let agent = agent();
+    let subject = Subject {
+        agent: &agent,
+        now: MONDAY_NOON,
+    };
+    for (service, operation) in [
+        ("s3", "GetObject"),
+        ("s3", "PutObject"),
+        ("s3", "PutObjectAcl"),
+        ("s3", "DeleteBucket"),
+        ("s3", "CopyObject"),
+        ("iam", "AttachRolePolicy"),
+        ("iam", "ListRoles"),
+        ("ec2", "DescribeInstances"),
+        ("kms", "Encrypt"),
+        ("sqs", "SendMessage"),
+        ("dynamodb", "DeleteTable"),
+    ] {
+        let call = aws::describe(service, operation, serde_json::json!({}), None, None).unwrap();
+        // The reference: every rule, in order, strictest wins.
+        let mut expected: Option<(Effect, &str)> = None;
+        for action in &call.actions {
+            let mut best: Option<&Rule> = None;
+            for rule in &set.rules {
+                if rule
+                    .matcher
+                    .matches(&call, action.name, action.access, &subject)
+                    && best.is_none_or(|b| rule.effect > b.effect)
+                {
+                    best = Some(rule);
+                }
+            }
+            let (effect, id) = best.map_or((set.defaults.unmatched, "default"), |r| {
+                (r.effect, r.id.as_str())
+            });
+            if expected.is_none_or(|(e, _)| effect > e) {
+                expected = Some((effect, id));
+            }
+        }
+        let got = set.decide(&Classification::Known(Box::new(call.clone())), &subject);
+        assert_eq!(
+            (got.effect, got.rule.as_deref().unwrap_or("default")),
+            expected.unwrap(),
+            "{service}:{operation}"
+        );
+    }
+}
