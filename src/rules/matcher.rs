@@ -519,7 +519,7 @@ fn parse_path(path: &str) -> Result<Vec<PathStep>, String> {
 impl ParamCondition {
     fn holds(&self, params: &Value) -> bool {
         match &self.test {
-            ParamTest::Absent(absent) => !any_at(params, &self.path, &|_| true) == *absent,
+            ParamTest::Absent(absent) => any_at(params, &self.path, &|_| true) != *absent,
             test => any_at(params, &self.path, &|v| test_value(test, v)),
         }
     }
