@@ -207,6 +207,13 @@ impl Approvals {
         Arc::clone(&self.waiting.entry(id.to_string()).or_default())
     }
 
+    /// A waiter leaves: drop the wake-up entry unless someone else still waits on it (the
+    /// map holds one reference, the leaving waiter another).
+    fn leave(&self, id: &str, notify: Arc<Notify>) {
+        drop(notify);
+        self.waiting.remove_if(id, |_, n| Arc::strong_count(n) <= 1);
+    }
+
     /// Phase `hold`: park the call and wait up to the rule's `hold` for a decision.
     pub async fn hold(
         &self,
@@ -250,13 +257,25 @@ impl Approvals {
             })
             .await?;
         self.count_pending().await;
-        let mut approval = match parked {
+        let approval = match parked {
             Parked::Go(a) => return Ok(Held::Go(a)),
             Parked::Denied(a) => return Ok(Held::Denied(a)),
             Parked::Wait(a) => a,
         };
         let deadline = tokio::time::Instant::now() + hold;
-        let notify = self.notify(&approval.id);
+        let id = approval.id.clone();
+        let notify = self.notify(&id);
+        let held = self.wait_held(approval, &notify, deadline).await;
+        self.leave(&id, notify);
+        held
+    }
+
+    async fn wait_held(
+        &self,
+        mut approval: Approval,
+        notify: &Notify,
+        deadline: tokio::time::Instant,
+    ) -> Result<Held, VoteError> {
         loop {
             // Registered before the state is read, so a decision in between still wakes us.
             let woken = notify.notified();
@@ -371,6 +390,17 @@ impl Approvals {
     pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Approval>, VoteError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let notify = self.notify(id);
+        let waited = self.wait_state(id, &notify, deadline).await;
+        self.leave(id, notify);
+        waited
+    }
+
+    async fn wait_state(
+        &self,
+        id: &str,
+        notify: &Notify,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<Approval>, VoteError> {
         loop {
             let woken = notify.notified();
             let Some(approval) = self.get(id).await? else {
