@@ -10,24 +10,12 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use support::relay::CountingRelay;
-use support::{Airlock, BASE_ENV, TestPki, upstream};
+use support::{Airlock, TestPki, upstream};
 
 const RULES: &str = "defaults: {unmatched: allow, unclassified: allow}\nrules:\n  - {id: no-deletes, match: {action: 's3:Delete*'}, effect: deny}\n";
 
 async fn started(extra: &str) -> (TestPki, CountingRelay, Airlock) {
-    let pki = TestPki::new();
-    let up = upstream::start_tls(&pki).await;
-    let relay = CountingRelay::start(up).await;
-    let airlock = Airlock::start_with_rules(
-        &pki,
-        &format!(
-            "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: https://{}\n{extra}",
-            relay.addr
-        ),
-        &BASE_ENV,
-        Some(RULES),
-    );
-    (pki, relay, airlock)
+    support::relay::airlock_behind_relay(extra, Some(RULES)).await
 }
 
 fn audit_cli(airlock: &Airlock, args: &[&str]) -> Output {

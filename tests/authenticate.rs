@@ -10,36 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use support::relay::CountingRelay;
 use support::signing::{AgentKey, presign, sign_at, sign_now, signed_chunked_put};
-use support::upstream::{self, hex};
+use support::upstream::{self, echo, hex};
 use support::{Airlock, TestPki};
 
-fn echo(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not an echo ({e}): {text}"))
-}
-
 fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
-    echo["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h[0] == name)
-        .map(|h| h[1].as_str().unwrap())
-        .collect()
+    upstream::echoed_header(echo, name)
 }
 
-/// An Airlock whose every AWS host goes through a counting relay to the echo upstream.
+/// An Airlock (letting every call through) behind a counting relay.
 async fn started(extra: &str) -> (TestPki, CountingRelay, Airlock) {
-    let pki = TestPki::new();
-    let up = upstream::start_tls(&pki).await;
-    let relay = CountingRelay::start(up).await;
-    let airlock = Airlock::start(
-        &pki,
-        &format!(
-            "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: https://{}\n{extra}",
-            relay.addr
-        ),
-    );
-    (pki, relay, airlock)
+    support::relay::airlock_behind_relay(extra, Some(support::ALLOW_ALL_RULES)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

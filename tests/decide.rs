@@ -9,22 +9,10 @@ mod support;
 use std::time::Duration;
 
 use support::relay::CountingRelay;
-use support::{Airlock, BASE_ENV, TestPki, upstream};
+use support::{Airlock, TestPki};
 
 async fn started(rules: Option<&str>) -> (TestPki, CountingRelay, Airlock) {
-    let pki = TestPki::new();
-    let up = upstream::start_tls(&pki).await;
-    let relay = CountingRelay::start(up).await;
-    let airlock = Airlock::start_with_rules(
-        &pki,
-        &format!(
-            "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: https://{}\n",
-            relay.addr
-        ),
-        &BASE_ENV,
-        rules,
-    );
-    (pki, relay, airlock)
+    support::relay::airlock_behind_relay("", rules).await
 }
 
 async fn status_and_body(

@@ -9,21 +9,11 @@ use std::process::Command;
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use support::upstream::{self, hex, pattern_byte};
+use support::upstream::{self, echo, hex, pattern_byte};
 use support::{Airlock, TestPki, routes_to};
 
-fn echo(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not an echo ({e}): {text}"))
-}
-
 fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
-    echo["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h[0] == name)
-        .map(|h| h[1].as_str().unwrap())
-        .collect()
+    upstream::echoed_header(echo, name)
 }
 
 /// curl with the proxy and CA set the way an agent's environment sets them.

@@ -36,3 +36,24 @@ impl CountingRelay {
         self.connections.load(Ordering::SeqCst)
     }
 }
+
+/// An Airlock (with `rules`; `None`: the shipped baseline) whose every AWS host goes
+/// through a counting relay to the echo upstream, with `extra` config.
+pub async fn airlock_behind_relay(
+    extra: &str,
+    rules: Option<&str>,
+) -> (super::TestPki, CountingRelay, super::Airlock) {
+    let pki = super::TestPki::new();
+    let up = super::upstream::start_tls(&pki).await;
+    let relay = CountingRelay::start(up).await;
+    let airlock = super::Airlock::start_with_rules(
+        &pki,
+        &format!(
+            "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: https://{}\n{extra}",
+            relay.addr
+        ),
+        &super::BASE_ENV,
+        rules,
+    );
+    (pki, relay, airlock)
+}

@@ -253,3 +253,19 @@ fn pattern_body(total: u64) -> Body {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The upstream's echo of a request, parsed.
+pub fn echo(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not an echo ({e}): {text}"))
+}
+
+/// The values of header `name` in an echo.
+pub fn echoed_header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
+    echo["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter(|h| h[0] == name)
+        .filter_map(|h| h[1].as_str())
+        .collect()
+}
