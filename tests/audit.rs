@@ -107,10 +107,10 @@ async fn decisions_and_outcomes_are_recorded_and_the_log_proves_itself() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        text.contains("ok: 4 records, 2 signed checkpoints"),
-        "{text}"
-    );
+    // Checkpoints follow the writer's batches (one once 2 or more records are new): at
+    // least one, however the 4 records were batched.
+    assert!(text.contains("ok: 4 records, "), "{text}");
+    assert!(!text.contains(", 0 signed checkpoints"), "{text}");
 
     // A tampered copy: the outcome of the forwarded call rewritten.
     let copy = airlock.dir.path().join("copy.jsonl");
