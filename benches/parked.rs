@@ -4,9 +4,9 @@
 //!     cargo bench --bench parked          # 10,000 parked calls; needs the test tools
 //!                                         # (bash tests/run.sh installs them: moto as STS)
 //!
-//! Calls arrive over HTTP/2 (100 streams per connection), each a distinct DeleteBucket
-//! that the rules send to approval with a 10-minute hold. Under `cargo test` (no `--bench`)
-//! it parks 20 calls only, to prove it runs.
+//! Calls arrive over HTTP/2 (100 streams per connection, one host: path-style S3), each a
+//! distinct DeleteBucket that the rules send to approval with a 10-minute hold. Under
+//! `cargo test` (no `--bench`) it parks 20 calls only, to prove it runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -42,7 +42,7 @@ fn proc_stat(pid: u32) -> (u64, u64) {
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let parked = if full { 10_000 } else { 20 };
+    let parked: usize = if full { 10_000 } else { 20 };
     let hash: String = Sha256::digest(TOKEN.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -70,7 +70,7 @@ async fn main() {
     for i in 0..parked {
         let client = clients[i / 100].clone();
         let request = airlock.signed(
-            client.delete(format!("https://bucket-{i}.s3.amazonaws.com/")),
+            client.delete(format!("https://s3.amazonaws.com/bucket-{i}")),
             "s3",
         );
         calls.push(tokio::spawn(async move {
@@ -168,6 +168,9 @@ async fn main() {
         let (code, answered) = handle.await.unwrap();
         assert_eq!(code, 200);
         latencies.push(answered.saturating_duration_since(approved));
+    }
+    for (_, held) in by_bucket {
+        held.abort();
     }
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];

@@ -344,7 +344,11 @@ impl Approvals {
             }
         }
         let approval = voted?;
-        self.count_pending().await;
+        if approval.state != State::Pending
+            && let Some((_, notify)) = self.waiting.remove(id)
+        {
+            notify.notify_waiters();
+        }
         if let Some(audit) = &self.audit {
             let call = &approval.call;
             let text = |key: &str| call.get(key).and_then(|v| v.as_str()).map(str::to_string);
@@ -369,11 +373,7 @@ impl Approvals {
                 ..Default::default()
             });
         }
-        if approval.state != State::Pending
-            && let Some((_, notify)) = self.waiting.remove(id)
-        {
-            notify.notify_waiters();
-        }
+        self.count_pending().await;
         Ok(approval)
     }
 

@@ -159,6 +159,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     reuse INTEGER
 );
 CREATE INDEX IF NOT EXISTS approvals_by_fingerprint ON approvals (fingerprint, requested_at);
+CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, expires_at);
 CREATE TABLE IF NOT EXISTS votes (
     approval_id TEXT NOT NULL REFERENCES approvals (id),
     approver TEXT NOT NULL,
