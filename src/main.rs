@@ -366,9 +366,7 @@ fn rules(dir: &Path, command: RulesCommand) -> anyhow::Result<()> {
                 access_key_id: String::new(),
                 created: String::new(),
             };
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let now = airlock::approvals::unix_now();
             let decision = rules.decide(&classification, &Subject { agent: &agent, now });
             let out = serde_json::json!({
                 "decision": decision,

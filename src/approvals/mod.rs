@@ -53,10 +53,7 @@ impl Approvers {
 
 /// The hex SHA-256 of a bearer token: what the config stores.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Headers that differ between two sends of the same call (time, signature, SDK
@@ -129,7 +126,7 @@ pub fn fingerprint(
         }
         field(params.to_string().as_bytes());
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(hash.finalize())
 }
 
 /// How a held call ended.

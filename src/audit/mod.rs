@@ -94,10 +94,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// The hex SHA-256 of one line (without its newline): the next record's `prev`.
 pub fn line_hash(line: &[u8]) -> String {
-    Sha256::digest(line)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(line))
 }
 
 #[derive(Debug, thiserror::Error)]

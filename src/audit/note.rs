@@ -58,12 +58,7 @@ impl NoteSigner {
         let id = key_id(&self.name, &public);
         let mut typed = vec![ED25519_TYPE];
         typed.extend_from_slice(&public);
-        format!(
-            "{}+{}+{}",
-            self.name,
-            id.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            B64.encode(typed)
-        )
+        format!("{}+{}+{}", self.name, hex::encode(id), B64.encode(typed))
     }
 
     /// A signed note for `body` (which must end with a newline).
@@ -95,8 +90,7 @@ impl NoteVerifier {
             .map_err(|_| "verifier key: an Ed25519 key is 32 bytes".to_string())?;
         let key = VerifyingKey::from_bytes(&public).map_err(|e| format!("verifier key: {e}"))?;
         let id = key_id(name, &public);
-        let given: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        if given != id_hex {
+        if hex::encode(id) != id_hex {
             return Err("verifier key: the key id does not match the name and key".into());
         }
         Ok(NoteVerifier {

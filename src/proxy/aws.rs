@@ -268,7 +268,7 @@ pub async fn read_body(
         })?
         .to_bytes();
     if let PayloadKind::Hash(expected) = payload
-        && hex(&Sha256::digest(&bytes)) != *expected
+        && hex::encode(Sha256::digest(&bytes)) != *expected
     {
         return Err(AwsError::new(
             StatusCode::BAD_REQUEST,
@@ -515,12 +515,4 @@ fn credentials_error(error: &CredentialsError, agent: &Agent, shape: ErrorShape)
         )
     };
     AwsError::new(status, code, message).shaped(shape).into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

@@ -36,7 +36,7 @@ use super::aws;
 use super::refusal::{AwsError, Origin, Refusal};
 use super::upstream::Upstream;
 use crate::agents::{Agent, Directory};
-use crate::approvals::{Approval, Approvals, Held};
+use crate::approvals::{Approval, Approvals, Held, unix_now};
 use crate::audit::AuditLog;
 use crate::cloud::Classification;
 use crate::cloud::aws::errors::ErrorShape;
@@ -620,12 +620,6 @@ fn decide(decision: &Decision, shape: ErrorShape) -> Result<(), Refusal> {
             .shaped(shape)
             .into(),
     )
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Codes of requests refused because the agent could not be authenticated.

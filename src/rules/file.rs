@@ -239,11 +239,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
         index: super::RuleIndex::build(&rules),
         rules,
         defaults,
-        version: version
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        version: hex::encode(version.finalize()),
     })
 }
 

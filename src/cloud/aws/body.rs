@@ -68,7 +68,7 @@ where
                     }
                     None => {
                         let digest = state.hasher.take()?.finalize();
-                        let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                        let actual = hex::encode(digest);
                         if actual != state.expected {
                             return Some((
                                 Err(Box::new(BodyError::Sha256Mismatch) as BoxError),
