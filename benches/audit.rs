@@ -26,6 +26,7 @@ fn entry(i: usize) -> Entry {
         actions: vec!["s3:PutObject".into()],
         resources: vec!["arn:aws:s3:::bucket/key".into()],
         params_digest: Some("0".repeat(64)),
+        fingerprint: None,
         rule: Some("writes".into()),
         rules_version: Some("0".repeat(64)),
         outcome: None,

@@ -67,6 +67,7 @@ pub struct Control {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub approvals: Arc<crate::approvals::Approvals>,
+    pub channels: Arc<crate::channels::Channels>,
 }
 
 impl Control {
@@ -104,6 +105,10 @@ impl Control {
         if request.uri().path().starts_with("/v1/") {
             return crate::approvals::api::handle(&self.approvals, request).await;
         }
+        let request = match self.channels.route(request).await {
+            Ok(response) => return response,
+            Err(request) => request,
+        };
         if request.method() != Method::GET && request.method() != Method::HEAD {
             return respond(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -63,3 +63,27 @@ pub fn load(path: &Path, create: bool) -> Result<[u8; KEY_LEN], KeyFileError> {
             path: path.to_path_buf(),
         })
 }
+
+/// A text secret (a Slack bot token, a signing secret, a webhook key) from a file only its
+/// owner can read; surrounding whitespace trimmed. Never logged.
+pub fn read_secret(path: &Path) -> Result<String, KeyFileError> {
+    let io = |source| KeyFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let text = fs::read_to_string(path).map_err(io)?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(KeyFileError::Length {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(secret.to_string())
+}

@@ -41,6 +41,9 @@ pub struct Metrics {
     pub approval_decision_seconds: Histogram,
     pub held_calls_total: IntCounterVec,
     pub approval_votes_total: IntCounterVec,
+    pub approval_outcomes_total: IntCounterVec,
+    pub channel_messages_total: IntCounterVec,
+    pub channel_callbacks_total: IntCounterVec,
     pub audit_write_failures_total: IntCounter,
     pub auth_failures_total: IntCounterVec,
     pub sessions_total: IntCounterVec,
@@ -118,6 +121,24 @@ impl Metrics {
                 "airlock_approval_votes_total",
                 "Reviewer votes, by result (approve, deny, refused).",
                 &["result"],
+            )?,
+            approval_outcomes_total: counter_vec(
+                "airlock_approval_outcomes_total",
+                "Approvals decided, by outcome (approved, denied, expired).",
+                &["outcome"],
+            )?,
+            channel_messages_total: counter_vec(
+                "airlock_channel_messages_total",
+                "Messages channels sent about approvals (Slack, Teams, webhooks), by result: \
+                 sent, retried (a failed attempt that will be retried), failed (given up), \
+                 missed (the channel fell behind and skipped events).",
+                &["channel", "result"],
+            )?,
+            channel_callbacks_total: counter_vec(
+                "airlock_channel_callbacks_total",
+                "Reviewer actions arriving from channels (Slack clicks, Teams invokes, web \
+                 votes), by result (accepted, rejected) and reason.",
+                &["channel", "result", "reason"],
             )?,
             audit_write_failures_total: counter(
                 "airlock_audit_write_failures_total",

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agents::Directory;
 use crate::approvals::{Approvals, Approver, Approvers, Store};
 use crate::audit::{AuditLog, AuditSettings};
+use crate::channels::Channels;
 use crate::config::Config;
 use crate::control::{Control, Health};
 use crate::credentials::{Broker, BrokerSettings};
@@ -112,14 +113,12 @@ impl Server {
             )
             .map_err(|e| ServerError::Config(e.to_string()))?,
         );
-        let approvers = Approvers::new(config.approvals.approvers.iter().map(|a| {
-            (
-                a.token_sha256.clone(),
-                Approver {
-                    name: a.name.clone(),
-                    groups: a.groups.clone(),
-                },
-            )
+        let approvers = Approvers::new(config.approvals.approvers.iter().map(|a| Approver {
+            name: a.name.clone(),
+            groups: a.groups.clone(),
+            token_sha256: a.token_sha256.clone(),
+            slack_user: a.slack_user.clone(),
+            teams_aad_object_id: a.teams_aad_object_id.clone(),
         }));
         let store = Store::open(&config.resolve(&config.approvals.db))
             .map_err(|e| ServerError::Config(format!("approvals store: {e}")))?;
@@ -157,10 +156,15 @@ impl Server {
             Arc::clone(&metrics),
             config.limits.clone(),
         ));
+        let channels = Arc::new(
+            Channels::new(config, Arc::clone(&approvals), Arc::clone(&metrics))
+                .map_err(|e| ServerError::Config(format!("channels: {e}")))?,
+        );
         let control = Arc::new(Control {
             metrics,
             health: Arc::new(Health::default()),
             approvals,
+            channels,
         });
         let watched = Watched { agents, rules };
         Ok(Server {
@@ -202,6 +206,8 @@ impl Server {
             Arc::clone(&self.control.health),
             stop_control.clone(),
         ));
+        tokio::spawn(Arc::clone(&self.control.approvals).announce_expiries(stop_control.clone()));
+        self.control.channels.start(&stop_control);
         let health = Arc::clone(&self.control.health);
         let draining = shutdown.clone();
         tokio::spawn(async move {

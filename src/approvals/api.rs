@@ -152,7 +152,7 @@ async fn vote(
     approve: bool,
     reason: Option<String>,
 ) -> Response<Full<Bytes>> {
-    match approvals.vote(id, approver, approve, reason).await {
+    match approvals.vote(id, approver, approve, reason, "api").await {
         Ok(a) => json(StatusCode::OK, &serde_json::to_value(a).unwrap_or_default()),
         Err(e) => {
             let status = match &e {

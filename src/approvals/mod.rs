@@ -16,40 +16,96 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
 use crate::agents::Agent;
 use crate::cloud::{Call, Classification};
 use crate::rules::Decision;
 pub use store::{Approval, NewApproval, Parked, State, Store, Vote, VoteError};
 
-/// A reviewer, as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reviewer, as configured, with the identities channels know them by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Approver {
+    /// The identity votes are recorded under (an e-mail address; compared with owners).
     pub name: String,
     pub groups: Vec<String>,
+    /// Hex SHA-256 of the reviewer's bearer token (API, CLI, web page), if they have one.
+    pub token_sha256: Option<String>,
+    /// Slack user id (`U…`); without it, Slack users are matched by e-mail (`name`).
+    pub slack_user: Option<String>,
+    /// Microsoft Entra (AAD) object id, for Teams.
+    pub teams_aad_object_id: Option<String>,
 }
 
-/// Reviewers by the SHA-256 (hex) of their bearer token.
+/// The configured reviewers, found by token, Slack user, e-mail or Teams id.
 #[derive(Debug, Default, Clone)]
-pub struct Approvers(HashMap<String, Approver>);
+pub struct Approvers {
+    all: Vec<Approver>,
+    by_token: HashMap<String, usize>,
+}
 
 impl Approvers {
-    pub fn new(entries: impl IntoIterator<Item = (String, Approver)>) -> Approvers {
-        Approvers(
-            entries
-                .into_iter()
-                .map(|(hash, a)| (hash.to_ascii_lowercase(), a))
-                .collect(),
-        )
+    pub fn new(approvers: impl IntoIterator<Item = Approver>) -> Approvers {
+        let all: Vec<Approver> = approvers.into_iter().collect();
+        let by_token = all
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| Some((a.token_sha256.as_ref()?.to_ascii_lowercase(), i)))
+            .collect();
+        Approvers { all, by_token }
     }
 
     /// The reviewer holding `token`.
     pub fn by_token(&self, token: &str) -> Option<&Approver> {
-        self.0.get(&token_hash(token))
+        self.by_token.get(&token_hash(token)).map(|&i| &self.all[i])
+    }
+
+    /// The reviewer with this Slack user id.
+    pub fn by_slack_user(&self, user: &str) -> Option<&Approver> {
+        self.all
+            .iter()
+            .find(|a| a.slack_user.as_deref() == Some(user))
+    }
+
+    /// The reviewer whose name is this e-mail address (case-insensitive).
+    pub fn by_email(&self, email: &str) -> Option<&Approver> {
+        self.all.iter().find(|a| a.name.eq_ignore_ascii_case(email))
+    }
+
+    /// The reviewer with this Entra object id (Teams).
+    pub fn by_teams_id(&self, object_id: &str) -> Option<&Approver> {
+        self.all.iter().find(|a| {
+            a.teams_aad_object_id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(object_id))
+        })
     }
 }
+
+/// What happened to an approval, as channels hear of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// A new approval request (not a retry joining one).
+    Requested,
+    /// A vote that did not decide (quorum not reached yet).
+    Voted,
+    Approved,
+    Denied,
+    Expired,
+}
+
+/// An approval event: the approval as it stands after it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventKind,
+    pub approval: Arc<Approval>,
+}
+
+/// Events a slow channel may fall behind by before it misses some (and says so).
+const EVENT_BACKLOG: usize = 4096;
 
 /// The hex SHA-256 of a bearer token: what the config stores.
 pub fn token_hash(token: &str) -> String {
@@ -148,6 +204,7 @@ pub struct Approvals {
     /// Votes are audited (each one a record).
     audit: Option<Arc<crate::audit::AuditLog>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    events: broadcast::Sender<Event>,
 }
 
 pub fn unix_now() -> i64 {
@@ -168,6 +225,69 @@ impl Approvals {
             waiting: DashMap::new(),
             audit,
             metrics: None,
+            events: broadcast::channel(EVENT_BACKLOG).0,
+        }
+    }
+
+    /// Hear of every approval event from now on (channels, webhooks).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn publish(&self, kind: EventKind, approval: &Approval) {
+        // No receiver is not an error: no channel is configured.
+        let _ = self.events.send(Event {
+            kind,
+            approval: Arc::new(approval.clone()),
+        });
+    }
+
+    /// The store, for channels that keep their message references there.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Announce expiries (audit record, channels) once a second, until `stop`. Expiry is
+    /// also noticed lazily by every read; this makes sure it is announced exactly once,
+    /// even for approvals that expired while Airlock was down.
+    pub async fn announce_expiries(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return,
+            }
+            let expired = match self.blocking(|s| s.newly_expired(unix_now())).await {
+                Ok(expired) => expired,
+                Err(e) => {
+                    tracing::warn!(error = %e, "approvals: expiry sweep failed");
+                    continue;
+                }
+            };
+            if expired.is_empty() {
+                continue;
+            }
+            for approval in &expired {
+                if let Some(audit) = &self.audit {
+                    audit.append(approval_entry(
+                        crate::audit::Event::Expired,
+                        approval,
+                        Vec::new(),
+                        "expired".into(),
+                    ));
+                }
+                if let Some(m) = &self.metrics {
+                    m.approval_outcomes_total
+                        .with_label_values(&["expired"])
+                        .inc();
+                }
+                if let Some((_, notify)) = self.waiting.remove(&approval.id) {
+                    notify.notify_waiters();
+                }
+                self.publish(EventKind::Expired, approval);
+            }
+            self.count_pending().await;
         }
     }
 
@@ -257,6 +377,10 @@ impl Approvals {
         let approval = match parked {
             Parked::Go(a) => return Ok(Held::Go(a)),
             Parked::Denied(a) => return Ok(Held::Denied(a)),
+            Parked::Opened(a) => {
+                self.publish(EventKind::Requested, &a);
+                a
+            }
             Parked::Wait(a) => a,
         };
         let deadline = tokio::time::Instant::now() + hold;
@@ -301,13 +425,15 @@ impl Approvals {
         }
     }
 
-    /// A reviewer's vote (all checks in the store); wakes the parked calls.
+    /// A reviewer's vote (all checks in the store), cast through channel `via`; wakes the
+    /// parked calls, audits the vote and tells the channels.
     pub async fn vote(
         &self,
         id: &str,
         approver: &Approver,
         approve: bool,
         reason: Option<String>,
+        via: &'static str,
     ) -> Result<Approval, VoteError> {
         let (id_owned, name, groups) = (
             id.to_string(),
@@ -322,6 +448,7 @@ impl Approvals {
                     &groups,
                     approve,
                     reason.as_deref(),
+                    via,
                     unix_now(),
                 )
             })
@@ -346,30 +473,32 @@ impl Approvals {
         {
             notify.notify_waiters();
         }
+        let kind = match approval.state {
+            State::Approved => EventKind::Approved,
+            State::Denied => EventKind::Denied,
+            State::Expired => EventKind::Expired,
+            State::Pending => EventKind::Voted,
+        };
         if let Some(audit) = &self.audit {
-            let call = &approval.call;
-            let text = |key: &str| call.get(key).and_then(|v| v.as_str()).map(str::to_string);
-            audit.append(crate::audit::Entry {
-                event: Some(crate::audit::Event::Voted),
-                request_id: String::new(),
-                agent: Some(approval.agent.clone()),
-                owner: Some(approval.owner.clone()),
-                service: text("service"),
-                operation: text("operation"),
-                rule: Some(approval.rule.clone()),
-                approval_id: Some(approval.id.clone()),
-                approvers: vec![approver.name.clone()],
-                outcome: Some(format!(
-                    "{} → {}",
+            audit.append(approval_entry(
+                crate::audit::Event::Voted,
+                &approval,
+                vec![approver.name.clone()],
+                format!(
+                    "{} via {via} → {}",
                     if approve { "approve" } else { "deny" },
-                    serde_json::to_value(approval.state)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                )),
-                ..Default::default()
-            });
+                    approval.state.as_str()
+                ),
+            ));
         }
+        if let Some(m) = &self.metrics
+            && matches!(kind, EventKind::Approved | EventKind::Denied)
+        {
+            m.approval_outcomes_total
+                .with_label_values(&[approval.state.as_str()])
+                .inc();
+        }
+        self.publish(kind, &approval);
         self.count_pending().await;
         Ok(approval)
     }
@@ -417,5 +546,44 @@ impl Approvals {
                 return Ok(Some(approval));
             }
         }
+    }
+}
+
+/// An audit entry about an approval (a vote, an expiry).
+fn approval_entry(
+    event: crate::audit::Event,
+    approval: &Approval,
+    approvers: Vec<String>,
+    outcome: String,
+) -> crate::audit::Entry {
+    let call = &approval.call;
+    let text = |key: &str| call.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let list = |key: &str| -> Vec<String> {
+        call.get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.get("name").or(Some(x)).and_then(|n| n.as_str()))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    crate::audit::Entry {
+        event: Some(event),
+        request_id: String::new(),
+        agent: Some(approval.agent.clone()),
+        owner: Some(approval.owner.clone()),
+        cloud: text("cloud"),
+        service: text("service"),
+        operation: text("operation"),
+        actions: list("actions"),
+        resources: list("resources"),
+        rule: Some(approval.rule.clone()),
+        fingerprint: Some(approval.fingerprint.clone()),
+        approval_id: Some(approval.id.clone()),
+        approvers,
+        outcome: Some(outcome),
+        ..Default::default()
     }
 }

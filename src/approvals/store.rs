@@ -22,7 +22,7 @@ pub enum State {
 }
 
 impl State {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
             State::Approved => "approved",
@@ -58,6 +58,8 @@ pub struct Vote {
     pub approve: bool,
     pub reason: Option<String>,
     pub at: i64,
+    /// Where the vote was cast: `api`, `web`, `slack`, `teams`.
+    pub via: String,
 }
 
 /// An approval request with everything a reviewer needs.
@@ -106,7 +108,9 @@ pub struct NewApproval<'a> {
 pub enum Parked {
     /// Approved and now consumed (or within `reuse`): forward.
     Go(Approval),
-    /// Waiting for reviewers.
+    /// Waiting for reviewers: a new approval request…
+    Opened(Approval),
+    /// …or one already pending for the same call (a retry or a re-run).
     Wait(Approval),
     /// Denied (and not yet expired): refuse, saying who and why.
     Denied(Approval),
@@ -156,7 +160,9 @@ CREATE TABLE IF NOT EXISTS approvals (
     expires_at INTEGER NOT NULL,
     decided_at INTEGER,
     consumed INTEGER NOT NULL DEFAULT 0,
-    reuse INTEGER
+    reuse INTEGER,
+    -- An expiry is announced (audited, channels told) exactly once.
+    announced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS approvals_by_fingerprint ON approvals (fingerprint, requested_at);
 CREATE INDEX IF NOT EXISTS approvals_by_state ON approvals (state, expires_at);
@@ -166,7 +172,15 @@ CREATE TABLE IF NOT EXISTS votes (
     approve INTEGER NOT NULL,
     reason TEXT,
     at INTEGER NOT NULL,
+    via TEXT NOT NULL DEFAULT 'api',
     PRIMARY KEY (approval_id, approver)
+);
+-- A channel's message about an approval (a Slack ts, a Teams activity), to update it.
+CREATE TABLE IF NOT EXISTS posts (
+    approval_id TEXT NOT NULL REFERENCES approvals (id),
+    channel TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    PRIMARY KEY (approval_id, channel)
 );
 ";
 
@@ -270,7 +284,7 @@ impl Store {
             .map_err(store_err)?;
             let approval = load(&tx, &id)?;
             tx.commit().map_err(store_err)?;
-            Ok(Parked::Wait(approval))
+            Ok(Parked::Opened(approval))
         })
     }
 
@@ -306,6 +320,7 @@ impl Store {
         approver_groups: &[String],
         approve: bool,
         reason: Option<&str>,
+        via: &str,
         now: i64,
     ) -> Result<Approval, VoteError> {
         self.with(|db| {
@@ -335,11 +350,13 @@ impl Store {
                 return Err(VoteError::AlreadyVoted(approver.to_string()));
             }
             tx.execute(
-                "INSERT INTO votes (approval_id, approver, approve, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, approver, approve, reason, now],
+                "INSERT INTO votes (approval_id, approver, approve, reason, at, via)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, approver, approve, reason, now, via],
             )
             .map_err(store_err)?;
-            let approvals = approval.votes.iter().filter(|v| v.approve).count() + usize::from(approve);
+            let approvals =
+                approval.votes.iter().filter(|v| v.approve).count() + usize::from(approve);
             let state = if !approve {
                 Some("denied")
             } else if approvals >= approval.quorum as usize {
@@ -357,6 +374,57 @@ impl Store {
             let approval = load(&tx, id)?;
             tx.commit().map_err(store_err)?;
             Ok(approval)
+        })
+    }
+
+    /// Approvals that expired (now or earlier, by any reader) and were not yet announced:
+    /// each is returned once, even across restarts.
+    pub fn newly_expired(&self, now: i64) -> Result<Vec<Approval>, VoteError> {
+        self.with(|db| {
+            let tx = db.transaction().map_err(store_err)?;
+            expire(&tx, now)?;
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare(
+                        "UPDATE approvals SET announced = 1
+                         WHERE state = 'expired' AND announced = 0 RETURNING id",
+                    )
+                    .map_err(store_err)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(store_err)?;
+                rows.collect::<Result<_, _>>().map_err(store_err)?
+            };
+            let expired = ids
+                .iter()
+                .map(|id| load(&tx, id))
+                .collect::<Result<_, _>>()?;
+            tx.commit().map_err(store_err)?;
+            Ok(expired)
+        })
+    }
+
+    /// Remember `channel`'s message about approval `id` (to update it later).
+    pub fn set_post(&self, id: &str, channel: &str, reference: &str) -> Result<(), VoteError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO posts (approval_id, channel, reference) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (approval_id, channel) DO UPDATE SET reference = excluded.reference",
+                params![id, channel, reference],
+            )
+            .map(|_| ())
+            .map_err(store_err)
+        })
+    }
+
+    /// `channel`'s message about approval `id`, if it posted one.
+    pub fn post(&self, id: &str, channel: &str) -> Result<Option<String>, VoteError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT reference FROM posts WHERE approval_id = ?1 AND channel = ?2",
+                params![id, channel],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(store_err)
         })
     }
 
@@ -456,7 +524,10 @@ fn load(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Approval, VoteError>
         )
         .map_err(store_err)?;
     let mut stmt = tx
-        .prepare("SELECT approver, approve, reason, at FROM votes WHERE approval_id = ?1 ORDER BY at, rowid")
+        .prepare(
+            "SELECT approver, approve, reason, at, via FROM votes WHERE approval_id = ?1
+             ORDER BY at, rowid",
+        )
         .map_err(store_err)?;
     approval.votes = stmt
         .query_map(params![id], |r| {
@@ -465,6 +536,7 @@ fn load(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Approval, VoteError>
                 approve: r.get::<_, i64>(1)? != 0,
                 reason: r.get(2)?,
                 at: r.get(3)?,
+                via: r.get(4)?,
             })
         })
         .map_err(store_err)?

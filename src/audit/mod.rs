@@ -37,8 +37,11 @@ pub enum Event {
     Forwarded,
     /// Refused before any decision (authentication, malformed) or failed after one.
     Failed,
-    /// A reviewer's vote (`outcome`: approve or deny; the approval's state after it).
+    /// A reviewer's vote (`outcome`: approve or deny, the channel, the approval's state
+    /// after it).
     Voted,
+    /// An approval expired undecided.
+    Expired,
 }
 
 /// One audit record as written: fields in this order, no whitespace.
@@ -76,6 +79,9 @@ pub struct Entry {
     /// values that may be sensitive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params_digest: Option<String>,
+    /// What an approval binds to (see `approvals::fingerprint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

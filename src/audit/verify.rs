@@ -152,7 +152,7 @@ pub fn export(
     if csv {
         writeln!(
             out,
-            "seq,time,event,request_id,agent,owner,service,operation,actions,resources,rule,rules_version,outcome,params_digest"
+            "seq,time,event,request_id,agent,owner,service,operation,actions,resources,rule,rules_version,outcome,params_digest,fingerprint,approval_id,approvers"
         )
         .map_err(io)?;
     }
@@ -199,6 +199,9 @@ pub fn export(
             e.rules_version.clone().unwrap_or_default(),
             e.outcome.clone().unwrap_or_default(),
             e.params_digest.clone().unwrap_or_default(),
+            e.fingerprint.clone().unwrap_or_default(),
+            e.approval_id.clone().unwrap_or_default(),
+            e.approvers.join(" "),
         ];
         let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         writeln!(out, "{}", row.join(",")).map_err(io)?;

@@ -161,7 +161,13 @@ impl Config {
             if approver.groups.is_empty() {
                 err(at("groups"), "name at least one group".into());
             }
-            let hash = approver.token_sha256.to_ascii_lowercase();
+            let Some(hash) = approver
+                .token_sha256
+                .as_ref()
+                .map(|h| h.to_ascii_lowercase())
+            else {
+                continue;
+            };
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 err(
                     at("token_sha256"),
@@ -173,6 +179,52 @@ impl Config {
                     "the same token is configured twice".into(),
                 );
             }
+        }
+
+        let channels = &self.channels;
+        if let Some(base) = &channels.base_url
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            err(
+                "channels.base_url".into(),
+                "must be an http:// or https:// address".into(),
+            );
+        }
+        for (i, hook) in channels.webhooks.iter().enumerate() {
+            let at = |field: &str| format!("channels.webhooks[{i}].{field}");
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                err(at("url"), "must be an http:// or https:// address".into());
+            }
+            for event in &hook.events {
+                if !crate::channels::EVENT_NAMES.contains(&event.as_str()) {
+                    err(
+                        at("events"),
+                        format!(
+                            "`{event}` is not an event; use {}",
+                            crate::channels::EVENT_NAMES.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(slack) = &channels.slack
+            && slack.channels.is_empty()
+            && slack.default_channel.is_none()
+        {
+            err(
+                "channels.slack.channels".into(),
+                "name a Slack channel for at least one approver group, or a default_channel".into(),
+            );
+        }
+        if let Some(teams) = &channels.teams
+            && teams.conversations.is_empty()
+            && teams.default_conversation.is_none()
+        {
+            err(
+                "channels.teams.conversations".into(),
+                "name a conversation for at least one approver group, or a default_conversation"
+                    .into(),
+            );
         }
 
         let audit = &self.audit;

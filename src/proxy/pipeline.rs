@@ -212,6 +212,23 @@ impl Pipeline {
             decision.effect,
             decision.rule.clone().unwrap_or_else(|| "default".into()),
         ));
+        // What an approval would bind to (the agent's reason is shown, not bound).
+        let reason = parts.headers.remove(REASON_HEADER).and_then(|v| {
+            v.to_str()
+                .ok()
+                .map(|s| s.chars().take(MAX_REASON).collect::<String>())
+        });
+        let fingerprint = (decision.effect == Effect::Approve).then(|| {
+            crate::approvals::fingerprint(
+                &identity.agent.name,
+                &parts.method,
+                host,
+                &parts.uri,
+                &parts.headers,
+                verified.signed_headers(),
+                classification.call(),
+            )
+        });
         // Phase `audit`: the decision is on disk before anything is forwarded (or refused).
         let entry = audit_entry(
             exchange.id,
@@ -219,6 +236,7 @@ impl Pipeline {
             classification,
             &decision,
             &rules.version,
+            fingerprint.as_deref(),
         );
         let written = Instant::now();
         let durable = self.audit.append_durable(entry).await;
@@ -238,22 +256,8 @@ impl Pipeline {
         }
         exchange.audited = true;
         decide(&decision, shape)?;
-        if decision.effect == Effect::Approve {
+        if let Some(fingerprint) = fingerprint {
             // Phase `hold`: park until reviewers decide, or the rule's hold runs out.
-            let reason = parts.headers.remove(REASON_HEADER).and_then(|v| {
-                v.to_str()
-                    .ok()
-                    .map(|s| s.chars().take(MAX_REASON).collect())
-            });
-            let fingerprint = crate::approvals::fingerprint(
-                &identity.agent.name,
-                &parts.method,
-                host,
-                &parts.uri,
-                &parts.headers,
-                verified.signed_headers(),
-                classification.call(),
-            );
             let approval = self
                 .approvals
                 .hold(
@@ -505,6 +509,7 @@ fn audit_entry(
     classification: &Classification,
     decision: &Decision,
     rules_version: &str,
+    fingerprint: Option<&str>,
 ) -> crate::audit::Entry {
     let call = classification.call();
     crate::audit::Entry {
@@ -527,6 +532,7 @@ fn audit_entry(
             .map(|c| crate::audit::line_hash(&serde_json::to_vec(&c.params).unwrap_or_default())),
         rule: Some(decision.rule.clone().unwrap_or_else(|| "default".into())),
         rules_version: Some(rules_version.to_string()),
+        fingerprint: fingerprint.map(str::to_string),
         outcome: None,
         approval_id: None,
         approvers: Vec::new(),
