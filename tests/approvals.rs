@@ -41,12 +41,22 @@ fn rules(hold: &str, expires: &str, quorum: u32) -> String {
 }
 
 async fn started(hold: &str, expires: &str, quorum: u32) -> (TestPki, CountingRelay, Airlock) {
+    started_with(hold, expires, quorum, "").await
+}
+
+/// As [`started`], with `extra` config appended.
+async fn started_with(
+    hold: &str,
+    expires: &str,
+    quorum: u32,
+    extra: &str,
+) -> (TestPki, CountingRelay, Airlock) {
     let pki = TestPki::new();
     let up = upstream::start_tls(&pki).await;
     let relay = CountingRelay::start(up).await;
     let airlock = Airlock::start_with_rules(
         &pki,
-        &config(&relay),
+        &format!("{}{extra}", config(&relay)),
         &BASE_ENV,
         Some(&rules(hold, expires, quorum)),
     );
@@ -442,5 +452,157 @@ async fn the_cli_lists_approves_and_waits() {
     assert!(
         text.contains(&format!("token_sha256: {}", hash(token))),
         "{text}"
+    );
+}
+
+/// A webhook secret file (0600) in a fresh directory, and the config that names it.
+fn webhook(receiver: &support::receiver::Receiver, events: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hook.secret");
+    std::fs::write(&secret, "whsec-test\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = format!(
+        "channels:\n  base_url: https://airlock.example.com\n  webhooks:\n    - {{url: \"http://{}/hooks/airlock\", secret_file: {}{events}}}\n",
+        receiver.addr,
+        secret.display()
+    );
+    (dir, config)
+}
+
+/// The signature a receiver computes: HMAC-SHA256 over "v1:{timestamp}:{body}".
+fn expected_signature(received: &support::receiver::Received) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"whsec-test").unwrap();
+    mac.update(format!("v1:{}:", received.header("x-airlock-timestamp")).as_bytes());
+    mac.update(&received.body);
+    format!(
+        "v1={}",
+        support::upstream::hex(&mac.finalize().into_bytes())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_hear_every_event_signed_with_the_context_reviewers_see() {
+    let receiver = support::receiver::Receiver::start(0).await;
+    let (_secret, extra) = webhook(&receiver, "");
+    let (_pki, _relay, airlock) = started_with("1s", "1h", 2, &extra).await;
+    let (_, body) = delete_bucket(&airlock).await;
+    let id = approval_id(&body);
+    for token in [BOB, CAROL] {
+        let path = format!("/v1/approvals/{id}/approve");
+        let (status, _) = api(&airlock, reqwest::Method::POST, &path, Some(token), None).await;
+        assert_eq!(status, 200);
+    }
+    let got = receiver.until(|r| r.len() >= 3).await;
+    let events: Vec<&str> = got.iter().map(|r| r.header("x-airlock-event")).collect();
+    assert_eq!(events, ["requested", "voted", "approved"]);
+    for r in &got {
+        assert_eq!(r.path, "/hooks/airlock");
+        assert_eq!(r.header("x-airlock-signature"), expected_signature(r));
+        assert_eq!(r.json()["event"], r.header("x-airlock-event"));
+    }
+    let requested = got[0].json();
+    let approval = &requested["approval"];
+    assert_eq!(approval["id"], id.as_str());
+    assert_eq!(approval["agent"], support::TEST_AGENT);
+    assert_eq!(approval["owner"], support::TEST_OWNER);
+    assert_eq!(approval["operation"], "DeleteBucket");
+    assert_eq!(approval["actions"][0]["name"], "s3:DeleteBucket");
+    assert_eq!(approval["reason"], "cleaning up the test bucket");
+    assert_eq!(approval["message"], "Deleting a bucket.");
+    assert_eq!(
+        approval["link"],
+        format!("https://airlock.example.com/ui/approvals/{id}")
+    );
+    let approved = got[2].json();
+    assert_eq!(approved["approval"]["state"], "approved");
+    let voters: Vec<&str> = approved["approval"]["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["approver"].as_str().unwrap())
+        .collect();
+    assert_eq!(voters, ["bob@example.com", "carol@example.com"]);
+    assert_eq!(approved["approval"]["votes"][0]["via"], "api");
+    assert_eq!(
+        airlock
+            .metric("airlock_channel_messages_total{channel=\"webhook\",result=\"sent\"}")
+            .await,
+        3.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_outage_approves_nothing_and_deliveries_are_retried_until_they_land() {
+    let receiver = support::receiver::Receiver::start(2).await;
+    let (_secret, extra) = webhook(&receiver, ", events: [requested, expired]");
+    let (_pki, relay, airlock) = started_with("1s", "5s", 1, &extra).await;
+    let (status, body) = delete_bucket(&airlock).await;
+    assert_eq!(status, 403, "{body}");
+    let id = approval_id(&body);
+    // Two 503s, then delivered: the same delivery id every time.
+    let got = receiver.until(|r| r.iter().any(|x| x.status == 200)).await;
+    assert_eq!(
+        got.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [503, 503, 200]
+    );
+    let delivery = got[0].header("x-airlock-delivery").to_string();
+    assert!(
+        delivery.starts_with(&format!("{id}:requested:")),
+        "{delivery}"
+    );
+    assert!(
+        got.iter()
+            .all(|r| r.header("x-airlock-delivery") == delivery)
+    );
+    assert_eq!(
+        airlock
+            .metric("airlock_channel_messages_total{channel=\"webhook\",result=\"retried\"}")
+            .await,
+        2.0
+    );
+    // The outage approved nothing: the approval expires, and the expiry is sent (voted
+    // and approved events are not, as configured).
+    let got = receiver
+        .until(|r| r.iter().any(|x| x.header("x-airlock-event") == "expired"))
+        .await;
+    assert_eq!(got.last().unwrap().json()["approval"]["state"], "expired");
+    assert_eq!(relay.connections(), 0, "nothing was forwarded");
+    assert_eq!(
+        airlock
+            .metric("airlock_approval_outcomes_total{outcome=\"expired\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_secret_readable_by_others_stops_the_start_with_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let receiver = support::receiver::Receiver::start(0).await;
+    let (secret, extra) = webhook(&receiver, "");
+    std::fs::set_permissions(
+        secret.path().join("hook.secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let dir = support::init_dir();
+    let config = dir.path().join("airlock.yaml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&extra.replace("127.0.0.1", "localhost"));
+    text = text.replace("listen: 127.0.0.1:8080", "listen: 127.0.0.1:0");
+    text = text.replace("listen: 127.0.0.1:8081", "listen: 127.0.0.1:0");
+    std::fs::write(&config, text).unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("hook.secret") && stderr.contains("chmod 600"),
+        "{stderr}"
     );
 }

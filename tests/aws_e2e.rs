@@ -88,17 +88,7 @@ async fn stack_with(rules: Option<&str>, extra_config: &str) -> Stack {
         world.moto.url(),
         relay.addr
     );
-    let airlock = Airlock::start_with_rules(
-        &TestPki::new(),
-        &extra,
-        &[
-            ("AWS_ACCESS_KEY_ID", world.access_key_id.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", world.secret_access_key.as_str()),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-        ],
-        rules,
-    );
+    let airlock = Airlock::start_with_rules(&TestPki::new(), &extra, &airlock_env(world), rules);
     let home = tempfile::tempdir().unwrap();
     // `aws s3 presign` makes SigV2 URLs unless told otherwise; Airlock accepts SigV4 only.
     std::fs::create_dir(home.path().join(".aws")).unwrap();
@@ -114,7 +104,64 @@ async fn stack_with(rules: Option<&str>, extra_config: &str) -> Stack {
     }
 }
 
+/// Airlock's own AWS environment: moto's IAM user `airlock`.
+fn airlock_env(world: &World) -> [(&str, &str); 4] {
+    [
+        ("AWS_ACCESS_KEY_ID", world.access_key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", world.secret_access_key.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+    ]
+}
+
 impl Stack {
+    /// `kill -9` Airlock and start it again on the same directory (config, keys,
+    /// approvals database, audit log); the agent's key stays valid.
+    fn restart(self) -> Stack {
+        let Stack {
+            airlock,
+            relay,
+            home,
+        } = self;
+        let key = airlock.key().clone();
+        let dir = airlock.kill_keep_dir();
+        let mut airlock = Airlock::spawn_env(dir, &airlock_env(world()));
+        airlock.key = Some(key);
+        Stack {
+            airlock,
+            relay,
+            home,
+        }
+    }
+
+    /// A role `name` and a customer policy `name-policy` to attach to it: the policy ARN.
+    fn role_and_policy(&self, name: &str) -> String {
+        self.aws(&[
+            "iam",
+            "create-role",
+            "--role-name",
+            name,
+            "--assume-role-policy-document",
+            "{}",
+        ]);
+        let policy = self.aws_json(&[
+            "iam", "create-policy", "--policy-name", &format!("{name}-policy"), "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+        ]);
+        policy["Policy"]["Arn"].as_str().unwrap().to_string()
+    }
+
+    /// `airlock audit verify` on `log` with this Airlock's config.
+    fn verify_audit(&self, log: &Path) -> Output {
+        Command::new(support::BIN)
+            .args(["audit", "verify", "--log"])
+            .arg(log)
+            .arg("--config")
+            .arg(self.airlock.dir.path().join("airlock.yaml"))
+            .output()
+            .unwrap()
+    }
+
     /// A client process configured the way an agent's environment is: proxy, CA, keys.
     fn command(&self, program: &Path, key: &AgentKey) -> Command {
         let mut command = Command::new(program);
@@ -662,19 +709,7 @@ async fn the_cli_waits_for_a_human_and_the_audit_log_proves_what_happened() {
         hash("owner")
     );
     let stack = stack_with(Some(rules), &extra).await;
-    stack.aws(&[
-        "iam",
-        "create-role",
-        "--role-name",
-        "e2e-held",
-        "--assume-role-policy-document",
-        "{}",
-    ]);
-    let policy = stack.aws_json(&[
-        "iam", "create-policy", "--policy-name", "e2e-held-policy", "--policy-document",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
-    ]);
-    let arn = policy["Policy"]["Arn"].as_str().unwrap().to_string();
+    let arn = stack.role_and_policy("e2e-held");
     let attach = [
         "iam",
         "attach-role-policy",
@@ -782,15 +817,7 @@ async fn the_cli_waits_for_a_human_and_the_audit_log_proves_what_happened() {
 
     // The audit log verifies, and a tampered copy does not.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let verify = |log: &std::path::Path| {
-        std::process::Command::new(support::BIN)
-            .args(["audit", "verify", "--log"])
-            .arg(log)
-            .arg("--config")
-            .arg(stack.airlock.dir.path().join("airlock.yaml"))
-            .output()
-            .unwrap()
-    };
+    let verify = |log: &std::path::Path| stack.verify_audit(log);
     let log = stack.airlock.dir.path().join("audit/audit.jsonl");
     let out = verify(&log);
     assert!(
@@ -821,4 +848,113 @@ async fn the_cli_waits_for_a_human_and_the_audit_log_proves_what_happened() {
     let out = verify(&copy);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("FAILED at record"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_sees_an_expiry_deny_and_a_restart_in_the_middle_loses_nothing() {
+    use sha2::Digest as _;
+    let hash = |t: &str| hex(&Sha256::digest(t.as_bytes()));
+    let rules = "defaults: {unmatched: allow, unclassified: deny}\nrules:\n  - {id: iam-policies, match: {action: 'iam:AttachRolePolicy'}, effect: approve, approvers: [security], hold: 2s, expires: 1h}\n  - {id: quick-tags, match: {action: 'iam:TagRole'}, effect: approve, approvers: [security], hold: 3s, expires: 3s}\n";
+    let extra = format!(
+        "approvals:\n  approvers:\n    - {{name: bob@example.com, groups: [security], token_sha256: {}}}\n",
+        hash("bob")
+    );
+    let stack = stack_with(Some(rules), &extra).await;
+    let arn = stack.role_and_policy("e2e-restart");
+    let arn = arn.as_str();
+    let attach = [
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        "e2e-restart",
+        "--policy-arn",
+        arn,
+    ];
+    let out = stack.aws_as(stack.airlock.key(), &attach);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("airlock approvals wait apr-"), "{stderr}");
+    let id = stderr[stderr.find("apr-").unwrap()..][..30].to_string();
+
+    // Airlock is killed while the approval is pending, and comes back with it.
+    let stack = stack.restart();
+    let (status, body) = {
+        let response = reqwest::Client::new()
+            .get(format!(
+                "http://{}/v1/approvals?state=pending",
+                stack.airlock.control
+            ))
+            .bearer_auth("bob")
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 200);
+    assert_eq!(body["approvals"][0]["id"], id.as_str(), "{body}");
+    let (status, _) = review(&stack, &format!("/v1/approvals/{id}/approve"), "bob", "{}").await;
+    assert_eq!(status, 200);
+    // The re-run goes through once; the grant is then used up, so a third run asks again.
+    let out = stack.aws_as(stack.airlock.key(), &attach);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let attached = stack.aws_json(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        "e2e-restart",
+    ]);
+    assert_eq!(attached["AttachedPolicies"][0]["PolicyArn"], arn);
+    let out = stack.aws_as(stack.airlock.key(), &attach);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success() && stderr.contains("apr-") && !stderr.contains(&id),
+        "a used grant asks again: {stderr}"
+    );
+
+    // An approval that expires while the call is held: the CLI hears so.
+    let out = stack.aws_as(
+        stack.airlock.key(),
+        &[
+            "iam",
+            "tag-role",
+            "--role-name",
+            "e2e-restart",
+            "--tags",
+            "Key=team,Value=x",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success()
+            && stderr.contains("(AccessDenied)")
+            && stderr.contains("expired without a decision"),
+        "{stderr}"
+    );
+    // The expiry is audited (by the once-a-second sweep), and the log still verifies
+    // across the restart.
+    let log = stack.airlock.dir.path().join("audit/audit.jsonl");
+    let expired = |text: &str| {
+        text.lines()
+            .any(|l| l.contains("\"event\":\"expired\"") && l.contains("quick-tags"))
+    };
+    for _ in 0..50 {
+        if expired(&std::fs::read_to_string(&log).unwrap()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(expired(&text), "{text}");
+    let out = stack.verify_audit(&log);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

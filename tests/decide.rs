@@ -147,14 +147,7 @@ async fn rule_edits_apply_live_and_a_broken_edit_keeps_the_rules_in_force() {
 
 #[test]
 fn serve_refuses_to_start_with_broken_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new(support::BIN)
-        .args(["init", "--dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let dir = support::init_dir();
     std::fs::write(
         dir.path().join("rules/bad.yaml"),
         "rules: [{id: y, effect: allow, quorum: 2}]\n",

@@ -207,6 +207,14 @@ pub struct Approvals {
     events: broadcast::Sender<Event>,
 }
 
+/// How long until unix time `at` (seconds), to the millisecond; zero if past.
+fn until_unix(at: i64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(at.max(0) as u64).saturating_sub(now) + Duration::from_millis(5)
+}
+
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -419,7 +427,14 @@ impl Approvals {
                 State::Expired => return Ok(Held::Expired(approval)),
                 State::Pending => {}
             }
-            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+            // The hold ends at its deadline, or when the approval expires if that is
+            // sooner (then the next read finds it expired, and the agent hears so).
+            let expiry = tokio::time::Instant::now() + until_unix(approval.expires_at);
+            if tokio::time::timeout_at(deadline.min(expiry), woken)
+                .await
+                .is_err()
+                && expiry > deadline
+            {
                 return Ok(Held::Pending(approval));
             }
         }
@@ -536,9 +551,8 @@ impl Approvals {
                 return Ok(Some(approval));
             }
             // Expiry is noticed on read: wake up by then at the latest.
-            let expiry = tokio::time::Instant::now()
-                + Duration::from_secs((approval.expires_at - unix_now()).max(0) as u64);
-            if tokio::time::timeout_at(deadline.min(expiry + Duration::from_millis(50)), woken)
+            let expiry = tokio::time::Instant::now() + until_unix(approval.expires_at);
+            if tokio::time::timeout_at(deadline.min(expiry), woken)
                 .await
                 .is_err()
                 && tokio::time::Instant::now() >= deadline

@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod moto;
+pub mod receiver;
 pub mod relay;
 pub mod signing;
 pub mod upstream;
@@ -98,6 +99,19 @@ pub fn python() -> PathBuf {
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_airlock");
+
+/// A fresh directory with `airlock init` done in it (config, CA, keys, baseline rules).
+pub fn init_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = Command::new(BIN)
+        .args(["init", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .status()
+        .expect("run airlock init");
+    assert!(status.success(), "airlock init failed");
+    dir
+}
 
 /// A running `airlock serve`, killed on drop.
 pub struct Airlock {
@@ -222,7 +236,8 @@ impl Airlock {
         Self::spawn_env(dir, &BASE_ENV)
     }
 
-    fn spawn_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Airlock {
+    /// As [`Airlock::spawn`], with Airlock's own AWS environment given.
+    pub fn spawn_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Airlock {
         let mut command = Command::new(BIN);
         // Hermetic: Airlock's AWS environment is exactly `env`, never the caller's.
         for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("AWS_")) {
