@@ -206,7 +206,7 @@ impl Server {
             Arc::clone(&self.control.health),
             stop_control.clone(),
         ));
-        tokio::spawn(Arc::clone(&self.control.approvals).announce_expiries(stop_control.clone()));
+        tokio::spawn(Arc::clone(&self.control.approvals).upkeep(stop_control.clone()));
         self.control.channels.start(&stop_control);
         let health = Arc::clone(&self.control.health);
         let draining = shutdown.clone();

@@ -255,16 +255,21 @@ impl Approvals {
         &self.store
     }
 
-    /// Announce expiries (audit record, channels) once a second, until `stop`. Expiry is
+    /// Upkeep, once a second until `stop`, off the request path: announce expiries (audit
+    /// record, channels, wake-ups) and checkpoint the store's write-ahead log. Expiry is
     /// also noticed lazily by every read; this makes sure it is announced exactly once,
     /// even for approvals that expired while Airlock was down.
-    pub async fn announce_expiries(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+    pub async fn upkeep(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        self.count_pending().await;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.cancelled() => return,
+            }
+            if let Err(e) = self.blocking(|s| s.checkpoint()).await {
+                tracing::warn!(error = %e, "approvals: WAL checkpoint failed");
             }
             let expired = match self.blocking(|s| s.newly_expired(unix_now())).await {
                 Ok(expired) => expired,
@@ -289,13 +294,13 @@ impl Approvals {
                     m.approval_outcomes_total
                         .with_label_values(&["expired"])
                         .inc();
+                    m.approvals_pending.dec();
                 }
                 if let Some((_, notify)) = self.waiting.remove(&approval.id) {
                     notify.notify_waiters();
                 }
                 self.publish(EventKind::Expired, approval);
             }
-            self.count_pending().await;
         }
     }
 
@@ -305,10 +310,11 @@ impl Approvals {
         self
     }
 
-    /// Refresh the pending gauge from the store.
+    /// Set the pending gauge from the store (at start; then it moves with each approval
+    /// opened, decided or expired, so the hot path never counts).
     async fn count_pending(&self) {
         if let Some(m) = &self.metrics
-            && let Ok(n) = self.blocking(|s| s.pending(unix_now())).await
+            && let Ok(n) = self.blocking(|s| s.pending()).await
         {
             m.approvals_pending.set(n);
         }
@@ -381,11 +387,13 @@ impl Approvals {
                 )
             })
             .await?;
-        self.count_pending().await;
         let approval = match parked {
             Parked::Go(a) => return Ok(Held::Go(a)),
             Parked::Denied(a) => return Ok(Held::Denied(a)),
             Parked::Opened(a) => {
+                if let Some(m) = &self.metrics {
+                    m.approvals_pending.inc();
+                }
                 self.publish(EventKind::Requested, &a);
                 a
             }
@@ -512,9 +520,9 @@ impl Approvals {
             m.approval_outcomes_total
                 .with_label_values(&[approval.state.as_str()])
                 .inc();
+            m.approvals_pending.dec();
         }
         self.publish(kind, &approval);
-        self.count_pending().await;
         Ok(approval)
     }
 
