@@ -25,6 +25,7 @@ use support::{Airlock, BASE_ENV, TestPki, upstream};
 const BOB_AAD: &str = "00000000-0000-0000-0000-00000000b0b0";
 const OWNER_AAD: &str = "00000000-0000-0000-0000-0000000000e1";
 const EVE_AAD: &str = "00000000-0000-0000-0000-00000000e7e0";
+const CAROL_AAD: &str = "00000000-0000-0000-0000-0000000ca201";
 const BOB_TOKEN: &str = "bob-api-token";
 const CONVERSATION: &str = "19:security@thread.tacv2";
 /// What the agent says, full of Markdown, a mention and a line break.
@@ -49,7 +50,7 @@ fn password_file() -> (tempfile::TempDir, String) {
 fn approvers() -> String {
     let hash = |t: &str| support::upstream::hex(&Sha256::digest(t.as_bytes()));
     format!(
-        "approvals:\n  approvers:\n    - {{name: bob@example.com, groups: [security], token_sha256: {}, teams_aad_object_id: {BOB_AAD}}}\n    - {{name: {}, groups: [security], teams_aad_object_id: {OWNER_AAD}}}\n    - {{name: eve@example.com, groups: [finance], teams_aad_object_id: {EVE_AAD}}}\n",
+        "approvals:\n  approvers:\n    - {{name: bob@example.com, groups: [security], token_sha256: {}, teams_aad_object_id: {BOB_AAD}}}\n    - {{name: {}, groups: [security], teams_aad_object_id: {OWNER_AAD}}}\n    - {{name: eve@example.com, groups: [finance], teams_aad_object_id: {EVE_AAD}}}\n    - {{name: carol@example.com, groups: [security], teams_aad_object_id: {CAROL_AAD}}}\n",
         hash(BOB_TOKEN),
         support::TEST_OWNER,
     )
@@ -58,6 +59,11 @@ fn approvers() -> String {
 /// Airlock with Teams (and an S3 upstream behind a counting relay); deleting a bucket
 /// needs one approval from `security`.
 async fn setup(hold: &str, expires: &str) -> Setup {
+    setup_quorum(hold, expires, 1).await
+}
+
+/// As [`setup`], with `quorum` approvals needed.
+async fn setup_quorum(hold: &str, expires: &str, quorum: u32) -> Setup {
     let fake = FakeTeams::start().await;
     let pki = TestPki::new();
     let up = upstream::start_tls(&pki).await;
@@ -70,7 +76,7 @@ async fn setup(hold: &str, expires: &str) -> Setup {
         fake.config(&password, &format!("{{security: \"{CONVERSATION}\"}}")),
     );
     let rules = format!(
-        "defaults: {{unmatched: allow, unclassified: allow}}\nrules:\n  - id: bucket-deletes\n    match: {{action: s3:DeleteBucket}}\n    effect: approve\n    approvers: [security]\n    hold: {hold}\n    expires: {expires}\n    message: Deleting a bucket.\n"
+        "defaults: {{unmatched: allow, unclassified: allow}}\nrules:\n  - id: bucket-deletes\n    match: {{action: s3:DeleteBucket}}\n    effect: approve\n    approvers: [security]\n    quorum: {quorum}\n    hold: {hold}\n    expires: {expires}\n    message: Deleting a bucket.\n"
     );
     let airlock = Airlock::start_with_rules(&pki, &config, &BASE_ENV, Some(&rules));
     Setup {
@@ -452,8 +458,20 @@ async fn forged_tokens_are_refused_and_change_nothing() {
     assert_eq!(approval["votes"], json!([]));
     assert_eq!(fake.recorded().len(), 1, "the card was not touched");
     assert_eq!(setup.relay.connections(), 0);
-    // Unknown kids fetch the keys again, but not on every forged token.
-    assert!(fake.jwks_fetches() <= 2, "{} fetches", fake.jwks_fetches());
+    // Unknown kids fetch the keys again, but not on every forged token: a flood of them
+    // costs at most one fetch per pause.
+    let flood: Vec<_> = (0..100)
+        .map(|i| {
+            let token = stranger.sign_as(&format!("kid-{i}"), &fake_teams::claims(&service));
+            let approve = approve.clone();
+            let control = setup.airlock.control;
+            let fake = &fake;
+            async move { fake.invoke(control, Some(&token), &approve).await.0 }
+        })
+        .collect();
+    let statuses = futures_util::future::join_all(flood).await;
+    assert!(statuses.iter().all(|s| *s == 401));
+    assert!(fake.jwks_fetches() <= 3, "{} fetches", fake.jwks_fetches());
 
     // A rotated key is picked up (once the refetch pause has passed).
     let rotated = Signer::generate("key-2");
@@ -673,4 +691,88 @@ async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so(
     assert_eq!(update.activity, posted.activity);
     assert!(text_runs(update.card()).contains(&"Approved by bob@example.com".to_string()));
     assert_eq!(update.buttons(), ["Open in Airlock"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_vote_updates_the_card_until_the_quorum_decides() {
+    let setup = setup_quorum("1s", "1h", 2).await;
+    setup.delete_bucket().await;
+    let posted = setup.posted_card().await;
+    let id = approval_id(&posted);
+    assert!(texts_contain(
+        &posted.texts(),
+        "0 of 2 approvals from security"
+    ));
+
+    let (_, body) = setup
+        .click(BOB_AAD, "approve", json!({"approval": id}))
+        .await;
+    assert_eq!(body["statusCode"], 200, "{body}");
+    let recorded = setup
+        .fake
+        .wait_for("the first vote", |r| r.iter().any(|r| r.method == "PUT"))
+        .await;
+    let voted = recorded.iter().find(|r| r.method == "PUT").unwrap();
+    let runs = text_runs(voted.card());
+    assert!(
+        runs.contains(&"Pending: 1 of 2 approvals from security".to_string()),
+        "{runs:#?}"
+    );
+    assert!(
+        runs.contains(&"bob@example.com approved via teams".to_string()),
+        "{runs:#?}"
+    );
+    assert_eq!(
+        voted.buttons(),
+        ["Approve", "Deny", "Open in Airlock"],
+        "still open"
+    );
+    let (_, body) = setup
+        .click(BOB_AAD, "approve", json!({"approval": id}))
+        .await;
+    assert_eq!(body["value"]["code"], "already_voted", "{body}");
+
+    let (_, body) = setup
+        .click(CAROL_AAD, "approve", json!({"approval": id}))
+        .await;
+    assert_eq!(body["statusCode"], 200, "{body}");
+    let recorded = setup
+        .fake
+        .wait_for("the decision", |r| {
+            r.iter().filter(|r| r.method == "PUT").count() == 2
+        })
+        .await;
+    let decided = recorded.iter().rfind(|r| r.method == "PUT").unwrap();
+    assert!(
+        text_runs(decided.card())
+            .contains(&"Approved by bob@example.com, carol@example.com".to_string())
+    );
+    assert_eq!(decided.buttons(), ["Open in Airlock"]);
+    let (status, _) = setup.delete_bucket().await;
+    assert_eq!(status, 200, "the approved call goes through");
+}
+
+/// Not a test: how long an authenticated invoke takes end to end (token check, approver
+/// lookup, answer). `cargo test --test teams -- --ignored --nocapture invoke_latency`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn invoke_latency() {
+    let setup = setup("1s", "1h").await;
+    setup.delete_bucket().await;
+    let id = approval_id(&setup.posted_card().await);
+    let stranger = "11111111-2222-3333-4444-555555555555";
+    let mut times = Vec::new();
+    for _ in 0..500 {
+        let started = std::time::Instant::now();
+        let (_, body) = setup
+            .click(stranger, "approve", json!({"approval": id}))
+            .await;
+        times.push(started.elapsed());
+        assert_eq!(body["value"]["code"], "unknown_user");
+    }
+    times.sort();
+    println!(
+        "500 signed invokes (RS256 check, refused as unknown_user): p50 {:?}, p99 {:?}, max {:?}",
+        times[250], times[495], times[499]
+    );
 }
