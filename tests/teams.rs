@@ -752,6 +752,72 @@ async fn every_vote_updates_the_card_until_the_quorum_decides() {
     assert_eq!(status, 200, "the approved call goes through");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_bot_token_is_replaced_and_a_wrong_password_posts_nothing() {
+    let setup = setup("1s", "1h").await;
+    setup.delete_bucket().await;
+    let posted = setup.posted_card().await;
+    setup.fake.revoke_tokens();
+    let (_, body) = setup
+        .click(
+            BOB_AAD,
+            "approve",
+            json!({"approval": approval_id(&posted)}),
+        )
+        .await;
+    assert_eq!(body["statusCode"], 200, "{body}");
+    setup
+        .fake
+        .wait_for("the card updated", |r| r.iter().any(|r| r.method == "PUT"))
+        .await;
+    assert_eq!(setup.fake.token_requests(), 2, "a new token after the 401");
+    assert!(setup.messages("retried").await >= 1.0);
+
+    // A wrong bot password: the token endpoint refuses, nothing is posted, the failure
+    // is counted, and the call stays held.
+    let fake = FakeTeams::start().await;
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong-password");
+    std::fs::write(&wrong, "not-the-password").unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = format!(
+        "{}{}",
+        approvers(),
+        fake.config(&wrong.display().to_string(), "{}").replace(
+            "conversations: {}",
+            &format!("conversations: {{}}\n    default_conversation: \"{CONVERSATION}\""),
+        ),
+    );
+    let rules = "defaults: {unmatched: allow, unclassified: allow}\nrules:\n  - {id: deletes, match: {action: s3:DeleteBucket}, effect: approve, approvers: [security], hold: 1s}\n";
+    let airlock = Airlock::start_with_rules(&pki, &config, &BASE_ENV, Some(rules));
+    let client = airlock.client(false);
+    let response = airlock
+        .send(
+            &client,
+            client.delete("https://doomed.s3.amazonaws.com/"),
+            "s3",
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    let failed = "airlock_channel_messages_total{channel=\"teams\",result=\"failed\"}";
+    for _ in 0..50 {
+        if airlock.metric(failed).await >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(airlock.metric(failed).await, 1.0);
+    assert!(fake.token_requests() >= 1);
+    assert!(fake.recorded().is_empty());
+    let logs = airlock.logs().join("\n");
+    assert!(
+        logs.contains("channel delivery failed; giving up"),
+        "{logs}"
+    );
+    assert!(!logs.contains("not-the-password"), "the secret was logged");
+}
+
 /// Not a test: how long an authenticated invoke takes end to end (token check, approver
 /// lookup, answer). `cargo test --test teams -- --ignored --nocapture invoke_latency`.
 #[tokio::test(flavor = "multi_thread")]

@@ -235,6 +235,11 @@ impl FakeTeams {
         self.state.lock().unwrap().down = down;
     }
 
+    /// Revoke every bot token issued so far (the connector then answers 401).
+    pub fn revoke_tokens(&self) {
+        self.state.lock().unwrap().issued.clear();
+    }
+
     /// Publish another key (a rotation).
     pub fn publish(&self, signer: &Signer) {
         self.state.lock().unwrap().jwks.push(signer.jwk.clone());
