@@ -134,12 +134,7 @@ impl Setup {
 
     /// The first card posted, once it is there.
     async fn posted_card(&self) -> Recorded {
-        self.fake
-            .wait_for("a card", |r| r.iter().any(|r| r.method == "POST"))
-            .await
-            .into_iter()
-            .find(|r| r.method == "POST")
-            .unwrap()
+        self.fake.posted().await
     }
 
     /// Click `verb` as `aad` with a genuine token: (status, body).
@@ -288,11 +283,7 @@ async fn a_held_call_posts_the_full_context_and_refusals_change_nothing() {
         text_runs(&body["value"])
             .contains(&"Denied by bob@example.com: not **this** bucket".to_string())
     );
-    let recorded = setup
-        .fake
-        .wait_for("the card updated", |r| r.iter().any(|r| r.method == "PUT"))
-        .await;
-    let update = recorded.iter().find(|r| r.method == "PUT").unwrap();
+    let update = setup.fake.update(1).await;
     assert_eq!(update.activity, posted.activity);
     assert_eq!(
         update.buttons(),
@@ -524,11 +515,7 @@ async fn an_expired_approval_is_shown_as_expired() {
     let setup = setup("1s", "2s").await;
     setup.delete_bucket().await;
     let posted = setup.posted_card().await;
-    let recorded = setup
-        .fake
-        .wait_for("the expiry", |r| r.iter().any(|r| r.method == "PUT"))
-        .await;
-    let update = recorded.iter().find(|r| r.method == "PUT").unwrap();
+    let update = setup.fake.update(1).await;
     assert_eq!(update.activity, posted.activity);
     assert_eq!(update.buttons(), ["Open in Airlock"]);
     assert!(text_runs(update.card()).contains(&"Expired undecided".to_string()));
@@ -626,10 +613,7 @@ async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so(
             command.output().unwrap()
         }
     });
-    let posted = fake
-        .wait_for("a card", |r| r.iter().any(|r| r.method == "POST"))
-        .await
-        .remove(0);
+    let posted = fake.posted().await;
     let texts = posted.texts();
     for wanted in [
         "test-agent (owner dev@example.com)".to_string(),
@@ -684,10 +668,7 @@ async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so(
     )))
     .unwrap();
     assert_eq!(attached["AttachedPolicies"][0]["PolicyArn"], arn.as_str());
-    let recorded = fake
-        .wait_for("the card updated", |r| r.iter().any(|r| r.method == "PUT"))
-        .await;
-    let update = recorded.iter().find(|r| r.method == "PUT").unwrap();
+    let update = fake.update(1).await;
     assert_eq!(update.activity, posted.activity);
     assert!(text_runs(update.card()).contains(&"Approved by bob@example.com".to_string()));
     assert_eq!(update.buttons(), ["Open in Airlock"]);
@@ -708,11 +689,7 @@ async fn every_vote_updates_the_card_until_the_quorum_decides() {
         .click(BOB_AAD, "approve", json!({"approval": id}))
         .await;
     assert_eq!(body["statusCode"], 200, "{body}");
-    let recorded = setup
-        .fake
-        .wait_for("the first vote", |r| r.iter().any(|r| r.method == "PUT"))
-        .await;
-    let voted = recorded.iter().find(|r| r.method == "PUT").unwrap();
+    let voted = setup.fake.update(1).await;
     let runs = text_runs(voted.card());
     assert!(
         runs.contains(&"Pending: 1 of 2 approvals from security".to_string()),
@@ -736,13 +713,7 @@ async fn every_vote_updates_the_card_until_the_quorum_decides() {
         .click(CAROL_AAD, "approve", json!({"approval": id}))
         .await;
     assert_eq!(body["statusCode"], 200, "{body}");
-    let recorded = setup
-        .fake
-        .wait_for("the decision", |r| {
-            r.iter().filter(|r| r.method == "PUT").count() == 2
-        })
-        .await;
-    let decided = recorded.iter().rfind(|r| r.method == "PUT").unwrap();
+    let decided = setup.fake.update(2).await;
     assert!(
         text_runs(decided.card())
             .contains(&"Approved by bob@example.com, carol@example.com".to_string())
@@ -766,10 +737,7 @@ async fn a_revoked_bot_token_is_replaced_and_a_wrong_password_posts_nothing() {
         )
         .await;
     assert_eq!(body["statusCode"], 200, "{body}");
-    setup
-        .fake
-        .wait_for("the card updated", |r| r.iter().any(|r| r.method == "PUT"))
-        .await;
+    setup.fake.update(1).await;
     assert_eq!(setup.fake.token_requests(), 2, "a new token after the 401");
     assert!(setup.messages("retried").await >= 1.0);
 

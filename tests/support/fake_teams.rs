@@ -257,6 +257,26 @@ impl FakeTeams {
         panic!("the connector never saw {what}: {:#?}", self.recorded());
     }
 
+    /// The first card posted, once it is there.
+    pub async fn posted(&self) -> Recorded {
+        self.nth("POST", 1).await
+    }
+
+    /// The `n`th update (1-based), once it is there.
+    pub async fn update(&self, n: usize) -> Recorded {
+        self.nth("PUT", n).await
+    }
+
+    async fn nth(&self, method: &str, n: usize) -> Recorded {
+        let of = |r: &[Recorded]| -> Vec<Recorded> {
+            r.iter().filter(|r| r.method == method).cloned().collect()
+        };
+        let recorded = self
+            .wait_for(&format!("{method} #{n}"), |r| of(r).len() >= n)
+            .await;
+        of(&recorded).swap_remove(n - 1)
+    }
+
     /// POST an `adaptiveCard/action` invoke to Airlock as the Bot Framework would, with
     /// `token`: (HTTP status, JSON body).
     pub async fn invoke(
