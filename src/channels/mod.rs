@@ -5,6 +5,7 @@
 //!
 //! - [`context`]: what every channel shows about an approval, summarised the same way.
 //! - [`webhook`]: an HMAC-signed JSON POST per event.
+//! - [`teams`]: Microsoft Teams through the Bot Framework: Adaptive Cards, invokes.
 //! - [`deliver`]: the one delivery loop: per-approval ordering, retries with backoff, and
 //!   the `airlock_channel_messages_total` counts. A channel outage never approves
 //!   anything: the call stays parked and the approval expires as configured.
@@ -12,6 +13,7 @@
 //! Inbound (reviewers' clicks) is routed by [`Channels::route`] on the control listener.
 
 pub mod context;
+pub mod teams;
 pub mod webhook;
 
 use std::future::Future;
@@ -253,6 +255,7 @@ pub struct Channels {
     approvals: Arc<Approvals>,
     metrics: Arc<Metrics>,
     webhooks: Vec<Arc<webhook::Webhook>>,
+    teams: Option<Arc<teams::Teams>>,
 }
 
 impl Channels {
@@ -281,10 +284,22 @@ impl Channels {
                 )))
             })
             .collect::<Result<_, String>>()?;
+        let teams = match &channels.teams {
+            Some(teams) => Some(Arc::new(teams::Teams::new(
+                teams.clone(),
+                secret(&teams.app_password_file)?,
+                Arc::clone(&approvals),
+                Arc::clone(&metrics),
+                base_url.clone(),
+                client.clone(),
+            ))),
+            None => None,
+        };
         Ok(Channels {
             approvals,
             metrics,
             webhooks,
+            teams,
         })
     }
 
@@ -299,6 +314,15 @@ impl Channels {
             );
             tokio::spawn(async move { deliver(hook, &approvals, metrics, stop).await });
         }
+        if let Some(teams) = &self.teams {
+            let (teams, approvals, metrics, stop) = (
+                Arc::clone(teams),
+                Arc::clone(&self.approvals),
+                Arc::clone(&self.metrics),
+                stop.clone(),
+            );
+            tokio::spawn(async move { deliver(teams, &approvals, metrics, stop).await });
+        }
     }
 
     /// Answer `request` if it belongs to a channel; otherwise hand it back.
@@ -307,6 +331,11 @@ impl Channels {
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
+        if let Some(teams) = &self.teams
+            && request.uri().path() == teams::PATH
+        {
+            return Ok(teams.handle(request).await);
+        }
         Err(request)
     }
 }
