@@ -192,10 +192,11 @@ fn set_section(config: &mut Config, key: &str, value: Value) -> Result<(), (Stri
         "rules" => de(key, value, &mut config.rules),
         "audit" => de(key, value, &mut config.audit),
         "approvals" => de(key, value, &mut config.approvals),
+        "channels" => de(key, value, &mut config.channels),
         other => Err((
             other.to_string(),
             "unknown section; expected one of proxy, control, ca, intercept, tunnel, upstream, \
-             limits, shutdown, log, agents, credentials, rules, audit, approvals"
+             limits, shutdown, log, agents, credentials, rules, audit, approvals, channels"
                 .to_string(),
         )),
     }
