@@ -12,6 +12,7 @@
 //! Inbound (reviewers' clicks) is routed by [`Channels::route`] on the control listener.
 
 pub mod context;
+pub mod web;
 pub mod webhook;
 
 use std::future::Future;
@@ -253,6 +254,8 @@ pub struct Channels {
     approvals: Arc<Approvals>,
     metrics: Arc<Metrics>,
     webhooks: Vec<Arc<webhook::Webhook>>,
+    /// The web page (`None`: `channels.web.enabled: false`, and `/ui` is not found).
+    web: Option<web::Web>,
 }
 
 impl Channels {
@@ -281,10 +284,15 @@ impl Channels {
                 )))
             })
             .collect::<Result<_, String>>()?;
+        let web = channels
+            .web
+            .enabled
+            .then(|| web::Web::new(config, Arc::clone(&approvals), Arc::clone(&metrics)));
         Ok(Channels {
             approvals,
             metrics,
             webhooks,
+            web,
         })
     }
 
@@ -307,6 +315,12 @@ impl Channels {
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
+        if web::owns(request.uri().path()) {
+            return Ok(match &self.web {
+                Some(web) => web.handle(request).await,
+                None => web::disabled(),
+            });
+        }
         Err(request)
     }
 }
