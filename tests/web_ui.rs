@@ -360,6 +360,12 @@ async fn forms_without_the_sessions_csrf_token_or_from_another_site_change_nothi
         (answer.status, answer.header("location")),
         (303, "/ui/sign-in".into())
     );
+    let page = format!("/ui/approvals/{id}");
+    let answer = visitor.get(&page).await;
+    assert_eq!(
+        (answer.status, answer.header("location")),
+        (303, format!("/ui/sign-in?next={page}"))
+    );
     let form = visitor.get("/ui/sign-in").await;
     assert_eq!(form.status, 200);
     let csp = form.header("content-security-policy");
@@ -410,13 +416,13 @@ async fn forms_without_the_sessions_csrf_token_or_from_another_site_change_nothi
     let answer = visitor
         .post(
             "/ui/sign-in",
-            &[("csrf", &csrf), ("token", BOB)],
+            &[("csrf", &csrf), ("token", BOB), ("next", &page)],
             Some(&own),
         )
         .await;
     assert_eq!(
         (answer.status, answer.header("location")),
-        (303, "/ui".into()),
+        (303, page.clone()),
         "{}",
         answer.body
     );
@@ -445,7 +451,7 @@ async fn forms_without_the_sessions_csrf_token_or_from_another_site_change_nothi
     let csrf = list.csrf();
 
     // Votes without the session's CSRF token, with a wrong one, or from another site.
-    let vote = format!("/ui/approvals/{id}");
+    let vote = page;
     let wrong = "x".repeat(43);
     for (form, origin, status) in [
         (vec![("decision", "approve")], None, 403),

@@ -182,7 +182,11 @@ impl Web {
 
     async fn detail(&self, request: &Request<Incoming>, id: &str) -> Response<Full<Bytes>> {
         let Some(reviewer) = self.reviewer(request) else {
-            return redirect("/ui/sign-in");
+            // Back to this approval after signing in (links in chat messages land here).
+            return match safe_next(&format!("/ui/approvals/{id}")) {
+                Some(next) => redirect(&format!("/ui/sign-in?next={next}")),
+                None => redirect("/ui/sign-in"),
+            };
         };
         let flash = self.take_flash(&reviewer.key);
         self.render_detail(&reviewer, id, StatusCode::OK, flash.as_ref())
@@ -322,15 +326,27 @@ impl Web {
         if self.reviewer(request).is_some() {
             return redirect("/ui");
         }
-        self.sign_in_page(StatusCode::OK, None)
+        let next = request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|p| p.strip_prefix("next="))
+            .and_then(safe_next);
+        self.sign_in_page(StatusCode::OK, None, next.as_deref())
     }
 
     /// The sign-in form with a fresh double-submit token (in the cookie and the form).
-    fn sign_in_page(&self, status: StatusCode, error: Option<&str>) -> Response<Full<Bytes>> {
+    fn sign_in_page(
+        &self,
+        status: StatusCode,
+        error: Option<&str>,
+        next: Option<&str>,
+    ) -> Response<Full<Bytes>> {
         let Ok(csrf) = random_token() else {
             return internal(&"the system random generator failed");
         };
-        let mut response = page(status, pages::sign_in(&csrf, error));
+        let mut response = page(status, pages::sign_in(&csrf, error, next));
         self.set_cookie(&mut response, SIGN_IN_COOKIE, &csrf, SIGN_IN_FORM_TTL);
         response
     }
@@ -344,12 +360,14 @@ impl Web {
             Ok(form) => form,
             Err(response) => return response,
         };
+        let next = field(&form, "next").and_then(safe_next);
         let fresh = expected.is_some_and(|e| matches(field(&form, "csrf"), &e));
         if !fresh {
             count_callback(&self.metrics, "web", false, "csrf");
             return self.sign_in_page(
                 StatusCode::FORBIDDEN,
                 Some("That sign-in form had expired or was not this page's. Try again."),
+                next.as_deref(),
             );
         }
         let token = field(&form, "token").unwrap_or_default().trim();
@@ -358,6 +376,7 @@ impl Web {
             return self.sign_in_page(
                 StatusCode::UNAUTHORIZED,
                 Some("That is not an approver token. Nothing was signed in."),
+                next.as_deref(),
             );
         };
         let (Ok(id), Ok(csrf)) = (random_token(), random_token()) else {
@@ -385,7 +404,7 @@ impl Web {
                 flash: None,
             },
         );
-        let mut response = redirect("/ui");
+        let mut response = redirect(next.as_deref().unwrap_or("/ui"));
         self.set_cookie(&mut response, SESSION_COOKIE, &id, self.ttl);
         self.set_cookie(&mut response, SIGN_IN_COOKIE, "", Duration::ZERO);
         response
@@ -627,6 +646,16 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Where to go after signing in: only an approval's page of this site (never another
+/// site: no open redirect).
+fn safe_next(path: &str) -> Option<String> {
+    let id = path.strip_prefix("/ui/approvals/")?;
+    let safe = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    safe.then(|| path.to_string())
+}
+
 /// A submitted token equals the expected one (constant time; an empty one never does).
 fn matches(submitted: Option<&str>, expected: &str) -> bool {
     let submitted = submitted.unwrap_or_default();
@@ -679,6 +708,24 @@ mod tests {
         assert!(!matches(Some("ab"), "abc"));
         assert!(!matches(None, "abc"));
         assert!(!matches(Some(""), ""));
+    }
+
+    #[test]
+    fn after_sign_in_only_an_approvals_page_of_this_site() {
+        assert_eq!(
+            safe_next("/ui/approvals/apr-abc123").as_deref(),
+            Some("/ui/approvals/apr-abc123")
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/ui/approvals/x",
+            "/ui/approvals/",
+            "/ui/approvals/x/../../v1",
+            "/ui/approvals/x?y=1",
+            "/ui/sign-out",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub fn message(title: &str, text: &str, who: Option<&SignedIn>) -> Markup {
     )
 }
 
-pub fn sign_in(csrf: &str, error: Option<&str>) -> Markup {
+pub fn sign_in(csrf: &str, error: Option<&str>, next: Option<&str>) -> Markup {
     let notice = error.map(Notice::error);
     layout(
         "Sign in",
@@ -94,9 +94,15 @@ pub fn sign_in(csrf: &str, error: Option<&str>) -> Markup {
         notice.as_ref(),
         html! {
             h1 { "Sign in" }
-            p { "Paste your approver token (the one `airlock approvals token` made for you)." }
+            p {
+                "Paste your approver token (the one " code { "airlock approvals token" }
+                " made for you)."
+            }
             form.sign-in method="post" action="/ui/sign-in" autocomplete="off" {
                 input type="hidden" name="csrf" value=(csrf);
+                @if let Some(next) = next {
+                    input type="hidden" name="next" value=(next);
+                }
                 label for="token" { "Approver token" }
                 input type="password" id="token" name="token" required autofocus;
                 button type="submit" { "Sign in" }
