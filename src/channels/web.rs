@@ -88,16 +88,79 @@ struct Session {
     flash: Option<pages::Notice>,
 }
 
+/// The server-side sessions, by SHA-256 of their id (the cookie's value).
+struct Sessions {
+    ttl: Duration,
+    by_key: DashMap<String, Session>,
+}
+
+/// A live session, as a request finds it.
+struct Found {
+    key: String,
+    approver: String,
+    csrf: String,
+}
+
+impl Sessions {
+    /// A new session for `approver` at `now`: its id (for the cookie; 256 random bits), or
+    /// `None` when [`MAX_SESSIONS`] are live or the random generator failed.
+    fn open(&self, approver: &str, now: Instant) -> Option<String> {
+        self.by_key.retain(|_, s| s.expires > now);
+        if self.by_key.len() >= MAX_SESSIONS {
+            return None;
+        }
+        let (id, csrf) = (random_token().ok()?, random_token().ok()?);
+        self.by_key.insert(
+            session_key(&id),
+            Session {
+                approver: approver.to_string(),
+                csrf,
+                expires: now + self.ttl,
+                flash: None,
+            },
+        );
+        Some(id)
+    }
+
+    /// The live session with this id at `now` (an expired one is removed).
+    fn find(&self, id: &str, now: Instant) -> Option<Found> {
+        let key = session_key(id);
+        let session = self.by_key.get(&key)?;
+        if session.expires <= now {
+            drop(session);
+            self.by_key.remove(&key);
+            return None;
+        }
+        Some(Found {
+            approver: session.approver.clone(),
+            csrf: session.csrf.clone(),
+            key,
+        })
+    }
+
+    fn end(&self, key: &str) {
+        self.by_key.remove(key);
+    }
+
+    fn set_flash(&self, key: &str, notice: pages::Notice) {
+        if let Some(mut session) = self.by_key.get_mut(key) {
+            session.flash = Some(notice);
+        }
+    }
+
+    fn take_flash(&self, key: &str) -> Option<pages::Notice> {
+        self.by_key.get_mut(key)?.flash.take()
+    }
+}
+
 /// The web page's state: configuration and the server-side sessions.
 pub struct Web {
     approvals: Arc<Approvals>,
     metrics: Arc<Metrics>,
-    ttl: Duration,
     secure_cookie: bool,
     /// The origin of `channels.base_url`, also accepted as a POST's `Origin`.
     base_origin: Option<String>,
-    /// SHA-256 of the session id → the session.
-    sessions: DashMap<String, Session>,
+    sessions: Sessions,
 }
 
 /// What a request's session cookie found.
@@ -117,10 +180,12 @@ impl Web {
         Web {
             approvals,
             metrics,
-            ttl: config.channels.web.session_ttl,
             secure_cookie: config.channels.web.secure_cookie,
             base_origin,
-            sessions: DashMap::new(),
+            sessions: Sessions {
+                ttl: config.channels.web.session_ttl,
+                by_key: DashMap::new(),
+            },
         }
     }
 
@@ -295,9 +360,8 @@ impl Web {
                     if approve { "approved" } else { "denied" },
                     approval.state.as_str()
                 );
-                if let Some(mut session) = self.sessions.get_mut(&reviewer.key) {
-                    session.flash = Some(pages::Notice::ok(&text));
-                }
+                self.sessions
+                    .set_flash(&reviewer.key, pages::Notice::ok(&text));
                 redirect(&format!("/ui/approvals/{id}"))
             }
             Err(error) => {
@@ -379,33 +443,20 @@ impl Web {
                 next.as_deref(),
             );
         };
-        let (Ok(id), Ok(csrf)) = (random_token(), random_token()) else {
-            return internal(&"the system random generator failed");
-        };
-        let now = Instant::now();
-        self.sessions.retain(|_, s| s.expires > now);
-        if self.sessions.len() >= MAX_SESSIONS {
+        let Some(id) = self.sessions.open(&approver.name, Instant::now()) else {
             return page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 pages::message(
                     "Too many sessions",
-                    "Too many reviewers are signed in. Try again later.",
+                    "Too many reviewers are signed in (or no session could be made). Try \
+                     again later.",
                     None,
                 ),
             );
-        }
+        };
         tracing::info!(approver = %approver.name, "reviewer signed in to the web page");
-        self.sessions.insert(
-            session_key(&id),
-            Session {
-                approver: approver.name.clone(),
-                csrf,
-                expires: now + self.ttl,
-                flash: None,
-            },
-        );
         let mut response = redirect(next.as_deref().unwrap_or("/ui"));
-        self.set_cookie(&mut response, SESSION_COOKIE, &id, self.ttl);
+        self.set_cookie(&mut response, SESSION_COOKIE, &id, self.sessions.ttl);
         self.set_cookie(&mut response, SIGN_IN_COOKIE, "", Duration::ZERO);
         response
     }
@@ -415,7 +466,7 @@ impl Web {
             Ok((reviewer, _)) => reviewer,
             Err(refused) => return refused,
         };
-        self.sessions.remove(&reviewer.key);
+        self.sessions.end(&reviewer.key);
         let mut response = redirect("/ui/sign-in");
         self.set_cookie(&mut response, SESSION_COOKIE, "", Duration::ZERO);
         response
@@ -424,27 +475,23 @@ impl Web {
     /// The signed-in reviewer, if the session cookie names a live session of a configured
     /// approver.
     fn reviewer(&self, request: &Request<Incoming>) -> Option<Reviewer> {
-        let key = session_key(cookie(request, SESSION_COOKIE)?);
-        let session = self.sessions.get(&key)?;
-        if session.expires <= Instant::now() {
-            drop(session);
-            self.sessions.remove(&key);
-            return None;
-        }
+        let found = self
+            .sessions
+            .find(cookie(request, SESSION_COOKIE)?, Instant::now())?;
         let approver = self
             .approvals
             .approvers()
-            .by_email(&session.approver)?
+            .by_email(&found.approver)?
             .clone();
         Some(Reviewer {
-            csrf: session.csrf.clone(),
-            key,
+            csrf: found.csrf,
+            key: found.key,
             approver,
         })
     }
 
     fn take_flash(&self, key: &str) -> Option<pages::Notice> {
-        self.sessions.get_mut(key)?.flash.take()
+        self.sessions.take_flash(key)
     }
 
     /// A POST must come from this site. `Sec-Fetch-Site`, when sent, must say
@@ -726,6 +773,38 @@ mod tests {
         ] {
             assert_eq!(safe_next(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_session_lasts_its_ttl_and_ends_when_signed_out() {
+        let sessions = Sessions {
+            ttl: Duration::from_secs(3600),
+            by_key: DashMap::new(),
+        };
+        let start = Instant::now();
+        let id = sessions.open("bob@example.com", start).unwrap();
+        let found = sessions
+            .find(&id, start + Duration::from_secs(3599))
+            .unwrap();
+        assert_eq!(found.approver, "bob@example.com");
+        assert_eq!(found.key, session_key(&id));
+        assert!(
+            !sessions.by_key.contains_key(&id),
+            "only the id's hash is kept"
+        );
+        assert!(sessions.find("not-a-session", start).is_none());
+        // Expired: gone for good, even if asked about at an earlier time again.
+        assert!(
+            sessions
+                .find(&id, start + Duration::from_secs(3600))
+                .is_none()
+        );
+        assert!(sessions.find(&id, start).is_none());
+
+        let id = sessions.open("bob@example.com", start).unwrap();
+        let key = sessions.find(&id, start).unwrap().key;
+        sessions.end(&key);
+        assert!(sessions.find(&id, start).is_none());
     }
 
     #[test]
