@@ -26,23 +26,22 @@
 //!   framing (`frame-ancestors 'none'`, `X-Frame-Options: DENY`).
 
 pub mod pages;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bytes::Bytes;
-use dashmap::DashMap;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use maud::Markup;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Context, count_callback, refusal_reason};
 use crate::approvals::{Approvals, Approver, State, VoteError};
 use crate::metrics::Metrics;
+use sessions::{Sessions, random_token};
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "airlock_session";
@@ -54,8 +53,6 @@ const SIGN_IN_FORM_TTL: Duration = Duration::from_secs(3600);
 const MAX_FORM: usize = 16 * 1024;
 /// A vote's reason, at most (characters).
 const MAX_REASON: usize = 2000;
-/// Sessions kept at most; expired ones are swept on each sign-in.
-const MAX_SESSIONS: usize = 10_000;
 /// Decided approvals shown under "Recent decisions".
 const HISTORY: usize = 50;
 
@@ -77,80 +74,6 @@ pub fn disabled() -> Response<Full<Bytes>> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response
-}
-
-/// A signed-in reviewer.
-struct Session {
-    approver: String,
-    csrf: String,
-    expires: Instant,
-    /// A one-shot message for the next page (after a vote's redirect).
-    flash: Option<pages::Notice>,
-}
-
-/// The server-side sessions, by SHA-256 of their id (the cookie's value).
-struct Sessions {
-    ttl: Duration,
-    by_key: DashMap<String, Session>,
-}
-
-/// A live session, as a request finds it.
-struct Found {
-    key: String,
-    approver: String,
-    csrf: String,
-}
-
-impl Sessions {
-    /// A new session for `approver` at `now`: its id (for the cookie; 256 random bits), or
-    /// `None` when [`MAX_SESSIONS`] are live or the random generator failed.
-    fn open(&self, approver: &str, now: Instant) -> Option<String> {
-        self.by_key.retain(|_, s| s.expires > now);
-        if self.by_key.len() >= MAX_SESSIONS {
-            return None;
-        }
-        let (id, csrf) = (random_token().ok()?, random_token().ok()?);
-        self.by_key.insert(
-            session_key(&id),
-            Session {
-                approver: approver.to_string(),
-                csrf,
-                expires: now + self.ttl,
-                flash: None,
-            },
-        );
-        Some(id)
-    }
-
-    /// The live session with this id at `now` (an expired one is removed).
-    fn find(&self, id: &str, now: Instant) -> Option<Found> {
-        let key = session_key(id);
-        let session = self.by_key.get(&key)?;
-        if session.expires <= now {
-            drop(session);
-            self.by_key.remove(&key);
-            return None;
-        }
-        Some(Found {
-            approver: session.approver.clone(),
-            csrf: session.csrf.clone(),
-            key,
-        })
-    }
-
-    fn end(&self, key: &str) {
-        self.by_key.remove(key);
-    }
-
-    fn set_flash(&self, key: &str, notice: pages::Notice) {
-        if let Some(mut session) = self.by_key.get_mut(key) {
-            session.flash = Some(notice);
-        }
-    }
-
-    fn take_flash(&self, key: &str) -> Option<pages::Notice> {
-        self.by_key.get_mut(key)?.flash.take()
-    }
 }
 
 /// The web page's state: configuration and the server-side sessions.
@@ -182,10 +105,7 @@ impl Web {
             metrics,
             secure_cookie: config.channels.web.secure_cookie,
             base_origin,
-            sessions: Sessions {
-                ttl: config.channels.web.session_ttl,
-                by_key: DashMap::new(),
-            },
+            sessions: Sessions::new(config.channels.web.session_ttl),
         }
     }
 
@@ -723,20 +643,6 @@ fn cookie<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn session_key(id: &str) -> String {
-    hex::encode(Sha256::digest(id.as_bytes()))
-}
-
-/// 256 random bits, base64url.
-fn random_token() -> Result<String, ()> {
-    let mut bytes = [0u8; 32];
-    crate::tls::crypto_provider()
-        .secure_random
-        .fill(&mut bytes)
-        .map_err(|_| ())?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
 /// `scheme://host[:port]` of a URL.
 fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
@@ -776,38 +682,6 @@ mod tests {
     }
 
     #[test]
-    fn a_session_lasts_its_ttl_and_ends_when_signed_out() {
-        let sessions = Sessions {
-            ttl: Duration::from_secs(3600),
-            by_key: DashMap::new(),
-        };
-        let start = Instant::now();
-        let id = sessions.open("bob@example.com", start).unwrap();
-        let found = sessions
-            .find(&id, start + Duration::from_secs(3599))
-            .unwrap();
-        assert_eq!(found.approver, "bob@example.com");
-        assert_eq!(found.key, session_key(&id));
-        assert!(
-            !sessions.by_key.contains_key(&id),
-            "only the id's hash is kept"
-        );
-        assert!(sessions.find("not-a-session", start).is_none());
-        // Expired: gone for good, even if asked about at an earlier time again.
-        assert!(
-            sessions
-                .find(&id, start + Duration::from_secs(3600))
-                .is_none()
-        );
-        assert!(sessions.find(&id, start).is_none());
-
-        let id = sessions.open("bob@example.com", start).unwrap();
-        let key = sessions.find(&id, start).unwrap().key;
-        sessions.end(&key);
-        assert!(sessions.find(&id, start).is_none());
-    }
-
-    #[test]
     fn the_base_urls_origin() {
         assert_eq!(
             origin_of("https://airlock.example.com/base/").as_deref(),
@@ -818,12 +692,5 @@ mod tests {
             Some("http://127.0.0.1:9090")
         );
         assert_eq!(origin_of("airlock"), None);
-    }
-
-    #[test]
-    fn random_tokens_are_256_bits_and_differ() {
-        let (a, b) = (random_token().unwrap(), random_token().unwrap());
-        assert_eq!(a.len(), 43);
-        assert_ne!(a, b);
     }
 }
