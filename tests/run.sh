@@ -5,14 +5,15 @@
 #
 #   bash tests/run.sh
 #
-# Needs: a Rust toolchain (cargo). Installs, if missing: curl and openssl (Debian
-# packages, used as real clients by the tests), and the Python test tools pinned in
-# tests/requirements.txt (into .venv, never system-wide).
+# Needs: a Rust toolchain (cargo). Installs, if missing: curl, openssl and chromium
+# (Debian packages, used as real clients by the tests; the web page's tests drive
+# /usr/bin/chromium with Playwright, which never downloads a browser of its own), and
+# the Python test tools pinned in tests/requirements.txt (into .venv, never system-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in curl openssl; do
+for tool in curl openssl chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then

@@ -14,6 +14,7 @@
 
 pub mod context;
 pub mod teams;
+pub mod web;
 pub mod webhook;
 
 use std::future::Future;
@@ -256,6 +257,8 @@ pub struct Channels {
     metrics: Arc<Metrics>,
     webhooks: Vec<Arc<webhook::Webhook>>,
     teams: Option<Arc<teams::Teams>>,
+    /// The web page (`None`: `channels.web.enabled: false`, and `/ui` is not found).
+    web: Option<web::Web>,
 }
 
 impl Channels {
@@ -295,11 +298,16 @@ impl Channels {
             ))),
             None => None,
         };
+        let web = channels
+            .web
+            .enabled
+            .then(|| web::Web::new(config, Arc::clone(&approvals), Arc::clone(&metrics)));
         Ok(Channels {
             approvals,
             metrics,
             webhooks,
             teams,
+            web,
         })
     }
 
@@ -335,6 +343,12 @@ impl Channels {
             && request.uri().path() == teams::PATH
         {
             return Ok(teams.handle(request).await);
+        }
+        if web::owns(request.uri().path()) {
+            return Ok(match &self.web {
+                Some(web) => web.handle(request).await,
+                None => web::disabled(),
+            });
         }
         Err(request)
     }

@@ -153,3 +153,14 @@ channels:
         "{errors}"
     );
 }
+
+#[test]
+fn the_channels_section_is_read_and_the_web_pages_session_checked() {
+    let parsed =
+        parse_str("channels:\n  web:\n    session_ttl: 2h\n    secure_cookie: true\n").unwrap();
+    assert_eq!(parsed.channels.web.session_ttl, Duration::from_secs(7200));
+    assert!(parsed.channels.web.secure_cookie && parsed.channels.web.enabled);
+    let errors = parse_str("channels:\n  web:\n    session_ttl: 0s\n").unwrap_err();
+    assert_eq!(errors.errors[0].path, "channels.web.session_ttl");
+    assert_eq!(errors.errors[0].line, Some(3));
+}

@@ -190,6 +190,12 @@ impl Config {
                 "must be an http:// or https:// address".into(),
             );
         }
+        if channels.web.enabled && channels.web.session_ttl < Duration::from_secs(60) {
+            err(
+                "channels.web.session_ttl".into(),
+                "must be at least a minute (e.g. 8h)".into(),
+            );
+        }
         for (i, hook) in channels.webhooks.iter().enumerate() {
             let at = |field: &str| format!("channels.webhooks[{i}].{field}");
             if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {

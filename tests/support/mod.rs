@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod aws;
 pub mod corpus;
 pub mod moto;
 pub mod receiver;
