@@ -5,6 +5,7 @@
 //!
 //! - [`context`]: what every channel shows about an approval, summarised the same way.
 //! - [`webhook`]: an HMAC-signed JSON POST per event.
+//! - [`slack`]: a Block Kit message per approval, Approve/Deny buttons, updated on votes.
 //! - [`deliver`]: the one delivery loop: per-approval ordering, retries with backoff, and
 //!   the `airlock_channel_messages_total` counts. A channel outage never approves
 //!   anything: the call stays parked and the approval expires as configured.
@@ -12,6 +13,7 @@
 //! Inbound (reviewers' clicks) is routed by [`Channels::route`] on the control listener.
 
 pub mod context;
+pub mod slack;
 pub mod webhook;
 
 use std::future::Future;
@@ -253,6 +255,7 @@ pub struct Channels {
     approvals: Arc<Approvals>,
     metrics: Arc<Metrics>,
     webhooks: Vec<Arc<webhook::Webhook>>,
+    slack: Option<Arc<slack::Slack>>,
 }
 
 impl Channels {
@@ -281,10 +284,28 @@ impl Channels {
                 )))
             })
             .collect::<Result<_, String>>()?;
+        let slack = match &channels.slack {
+            Some(s) => Some(Arc::new(slack::Slack::new(
+                slack::Settings {
+                    api_url: s.api_url.clone(),
+                    bot_token: secret(&s.bot_token_file)?,
+                    signing_secret: s.signing_secret_file.as_deref().map(secret).transpose()?,
+                    app_token: s.app_token_file.as_deref().map(secret).transpose()?,
+                    channels: s.channels.clone(),
+                    default_channel: s.default_channel.clone(),
+                    base_url: base_url.clone(),
+                },
+                client.clone(),
+                Arc::clone(&approvals),
+                Arc::clone(&metrics),
+            ))),
+            None => None,
+        };
         Ok(Channels {
             approvals,
             metrics,
             webhooks,
+            slack,
         })
     }
 
@@ -299,6 +320,18 @@ impl Channels {
             );
             tokio::spawn(async move { deliver(hook, &approvals, metrics, stop).await });
         }
+        if let Some(slack) = &self.slack {
+            let (channel, approvals, metrics, stopped) = (
+                Arc::clone(slack),
+                Arc::clone(&self.approvals),
+                Arc::clone(&self.metrics),
+                stop.clone(),
+            );
+            tokio::spawn(async move { deliver(channel, &approvals, metrics, stopped).await });
+            if let Some(app) = slack.socket_mode() {
+                tokio::spawn(slack::socket::run(Arc::clone(slack), app, stop.clone()));
+            }
+        }
     }
 
     /// Answer `request` if it belongs to a channel; otherwise hand it back.
@@ -307,7 +340,12 @@ impl Channels {
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
-        Err(request)
+        match &self.slack {
+            Some(slack) if request.uri().path() == slack::INTERACTIVITY_PATH => {
+                Ok(slack.handle_http(request).await)
+            }
+            _ => Err(request),
+        }
     }
 }
 
