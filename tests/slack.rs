@@ -15,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use fake_slack::{APP_TOKEN, BOT_TOKEN, FakeSlack, Posted, SIGNING_SECRET, form, sign};
+use fake_slack::{APP_TOKEN, BOT_TOKEN, FakeSlack, Posted, SIGNING_SECRET, eventually, form, sign};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::moto::Moto;
@@ -146,39 +146,47 @@ impl Stack {
 
     /// Wait for an ephemeral reply that contains `text`.
     async fn reply_containing(&self, text: &str) -> Value {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if let Some(r) = self.slack.responses().into_iter().find(|r| {
-                r["body"]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains(text)
-            }) {
-                return r;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no ephemeral reply with {text:?}: {:#?}",
-                self.slack.responses()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(
+            WAIT,
+            || format!("no reply with {text:?}: {:#?}", self.slack.responses()),
+            async || {
+                self.slack.responses().into_iter().find(|r| {
+                    r["body"]["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(text)
+                })
+            },
+        )
+        .await
     }
 
     /// Wait until the metric `sample` reaches `at_least`.
     async fn metric_reaches(&self, sample: &str, at_least: f64) -> f64 {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let value = self.airlock.metric(sample).await;
-            if value >= at_least {
-                return value;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{sample} stayed at {value}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(
+            Duration::from_secs(30),
+            || format!("{sample} stayed under {at_least}"),
+            async || Some(self.airlock.metric(sample).await).filter(|v| *v >= at_least),
+        )
+        .await
+    }
+
+    /// Wait for `count` acks of Socket Mode envelope `id`; the last.
+    async fn acked(&self, id: &str, count: usize) -> Value {
+        eventually(
+            WAIT,
+            || format!("no ack of {id}; acks: {:?}", self.slack.acks()),
+            async || {
+                let acks: Vec<Value> = self
+                    .slack
+                    .acks()
+                    .into_iter()
+                    .filter(|a| a["envelope_id"] == id)
+                    .collect();
+                (acks.len() >= count).then(|| acks[count - 1].clone())
+            },
+        )
+        .await
     }
 }
 
@@ -606,11 +614,12 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
     attach_with_reason(&stack.airlock, "socket", "over the socket").await;
     let message = first_message(&stack.slack, SECURITY).await;
     let id = approval_id(&message);
-    let deadline = std::time::Instant::now() + WAIT;
-    while stack.slack.connected() == 0 {
-        assert!(std::time::Instant::now() < deadline, "no socket connection");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        WAIT,
+        || "no socket connection".into(),
+        async || (stack.slack.connected() > 0).then_some(()),
+    )
+    .await;
     // Without a signing secret, the HTTP endpoint takes nothing.
     let (status, _) = stack
         .send(&stack.slack.click(&message, "UCAROL", "airlock_approve"))
@@ -621,15 +630,7 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
         "interactive",
         stack.slack.click(&message, "UCAROL", "airlock_approve"),
     );
-    let acked = |envelope: &str| {
-        let envelope = envelope.to_string();
-        move |acks: &[Value]| {
-            acks.iter()
-                .find(|a| a["envelope_id"] == envelope.as_str())
-                .cloned()
-        }
-    };
-    let ack = wait_ack(&stack.slack, acked(&envelope)).await;
+    let ack = stack.acked(&envelope, 1).await;
     assert!(ack.get("payload").is_none(), "{ack}");
     let voted = stack
         .slack
@@ -641,7 +642,8 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
         .await;
     // Slack redelivers an envelope it thinks was not acknowledged: handled once.
     stack.slack.push_again(&envelope);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    stack.acked(&envelope, 2).await;
+    assert_eq!(stack.callbacks("accepted", "approve").await, 1.0);
     assert_eq!(
         stack.approval(&id).await["votes"].as_array().unwrap().len(),
         1
@@ -650,18 +652,18 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
     // Deny through the modal, over the socket: a refusal comes back in the ack.
     let deny = stack.slack.click(&voted, "UBOB", "airlock_deny");
     let envelope = stack.slack.push("interactive", deny);
-    wait_ack(&stack.slack, acked(&envelope)).await;
+    stack.acked(&envelope, 1).await;
     let view = stack.slack.views().pop().expect("views.open");
     let envelope = stack
         .slack
         .push("interactive", stack.slack.submit(&view, "UOWNER", "mine"));
-    let ack = wait_ack(&stack.slack, acked(&envelope)).await;
+    let ack = stack.acked(&envelope, 1).await;
     assert_eq!(ack["payload"]["response_action"], "errors", "{ack}");
     let envelope = stack.slack.push(
         "interactive",
         stack.slack.submit(&view, "UBOB", "not over the socket"),
     );
-    wait_ack(&stack.slack, acked(&envelope)).await;
+    stack.acked(&envelope, 1).await;
     let approval = stack.approval(&id).await;
     assert_eq!(approval["state"], "denied", "{approval}");
     stack
@@ -675,19 +677,4 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
                 .cloned()
         })
         .await;
-}
-
-async fn wait_ack(slack: &FakeSlack, find: impl Fn(&[Value]) -> Option<Value>) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        if let Some(ack) = find(&slack.acks()) {
-            return ack;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no ack; acks: {:?}",
-            slack.acks()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

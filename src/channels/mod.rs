@@ -312,26 +312,23 @@ impl Channels {
     /// Start every sender; they stop with `stop`.
     pub fn start(&self, stop: &CancellationToken) {
         for hook in &self.webhooks {
-            let (hook, approvals, metrics, stop) = (
-                Arc::clone(hook),
-                Arc::clone(&self.approvals),
-                Arc::clone(&self.metrics),
-                stop.clone(),
-            );
-            tokio::spawn(async move { deliver(hook, &approvals, metrics, stop).await });
+            self.spawn_sender(Arc::clone(hook), stop);
         }
         if let Some(slack) = &self.slack {
-            let (channel, approvals, metrics, stopped) = (
-                Arc::clone(slack),
-                Arc::clone(&self.approvals),
-                Arc::clone(&self.metrics),
-                stop.clone(),
-            );
-            tokio::spawn(async move { deliver(channel, &approvals, metrics, stopped).await });
+            self.spawn_sender(Arc::clone(slack), stop);
             if let Some(app) = slack.socket_mode() {
                 tokio::spawn(slack::socket::run(Arc::clone(slack), app, stop.clone()));
             }
         }
+    }
+
+    fn spawn_sender<C: Outbound>(&self, channel: Arc<C>, stop: &CancellationToken) {
+        let (approvals, metrics, stop) = (
+            Arc::clone(&self.approvals),
+            Arc::clone(&self.metrics),
+            stop.clone(),
+        );
+        tokio::spawn(async move { deliver(channel, &approvals, metrics, stop).await });
     }
 
     /// Answer `request` if it belongs to a channel; otherwise hand it back.

@@ -227,26 +227,25 @@ impl FakeSlack {
         self.state.lock().unwrap().rate_limited = calls;
     }
 
-    /// Wait until `check` holds for the messages (or panic after `within`).
+    /// Wait until `check` finds something in the messages (or panic after `within`).
     pub async fn wait_for<T>(
         &self,
         within: Duration,
         what: &str,
         check: impl Fn(&[Posted]) -> Option<T>,
     ) -> T {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(found) = check(&self.messages()) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "fake Slack: no {what} within {within:?}; messages: {:#?}; calls: {:?}",
-                self.messages(),
-                self.calls()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(
+            within,
+            || {
+                format!(
+                    "fake Slack: no {what}; messages: {:#?}; calls: {:?}",
+                    self.messages(),
+                    self.calls()
+                )
+            },
+            async || check(&self.messages()),
+        )
+        .await
     }
 
     fn next(&self) -> u64 {
@@ -358,6 +357,23 @@ impl FakeSlack {
 
     pub fn connected(&self) -> usize {
         self.envelopes.receiver_count()
+    }
+}
+
+/// Poll `check` until it finds something; after `within`, panic saying `what` (made
+/// then, so it can show the state).
+pub async fn eventually<T>(
+    within: Duration,
+    what: impl Fn() -> String,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "within {within:?}: {}", what());
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,32 +1,13 @@
 use super::*;
 use crate::approvals::{Approval, Vote};
 
+/// The context module's sample approval, with a reason and a region.
 fn approval(reason: Option<&str>, params: Value) -> Approval {
-    Approval {
-        id: "apr-0123456789abcdef0123456789".into(),
-        state: State::Pending,
-        fingerprint: "f".into(),
-        agent: "ci".into(),
-        owner: "alice@example.com".into(),
-        rule: "iam-changes".into(),
-        message: Some("IAM changes need security".into()),
-        groups: vec!["security".into()],
-        quorum: 2,
-        call: json!({
-            "cloud": "aws", "service": "iam", "operation": "AttachRolePolicy",
-            "actions": [{"name": "iam:AttachRolePolicy", "access": "Permissions management"}],
-            "resources": ["arn:aws:iam::123456789012:role/app"],
-            "params": params,
-            "account": "123456789012", "region": "us-east-1",
-        }),
-        reason: reason.map(str::to_string),
-        requested_at: 1_767_614_400,
-        expires_at: 1_767_618_000,
-        decided_at: None,
-        votes: Vec::new(),
-        consumed: false,
-        reuse: None,
-    }
+    let mut a = crate::channels::context::tests::approval(params);
+    a.id = "apr-0123456789abcdef0123456789".into();
+    a.reason = reason.map(str::to_string);
+    a.call["region"] = json!("us-east-1");
+    a
 }
 
 fn rendered(a: &Approval) -> (String, Vec<Value>) {
