@@ -451,11 +451,7 @@ async fn votes_update_the_message_a_deny_asks_why_and_agent_text_forges_nothing(
     assert_eq!(stack.post_signed(&carol, SIGNING_SECRET, at).await.0, 200);
     let voted = stack
         .slack
-        .wait_for(WAIT, "carol's vote", |all| {
-            all.iter()
-                .find(|m| m.text().contains("1 of 2 approvals from security"))
-                .cloned()
-        })
+        .message_containing("1 of 2 approvals from security")
         .await;
     assert!(
         voted
@@ -498,12 +494,7 @@ async fn votes_update_the_message_a_deny_asks_why_and_agent_text_forges_nothing(
     let approval = stack.approval(&id).await;
     assert_eq!(approval["state"], "denied");
     assert_eq!(approval["votes"][1]["reason"], "not <!everyone> today");
-    let denied = stack
-        .slack
-        .wait_for(WAIT, "the denial", |all| {
-            all.iter().find(|m| m.text().contains("Denied by")).cloned()
-        })
-        .await;
+    let denied = stack.slack.message_containing("Denied by").await;
     assert!(
         denied
             .text()
@@ -632,14 +623,7 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
     );
     let ack = stack.acked(&envelope, 1).await;
     assert!(ack.get("payload").is_none(), "{ack}");
-    let voted = stack
-        .slack
-        .wait_for(WAIT, "carol's vote", |all| {
-            all.iter()
-                .find(|m| m.text().contains("1 of 2 approvals"))
-                .cloned()
-        })
-        .await;
+    let voted = stack.slack.message_containing("1 of 2 approvals").await;
     // Slack redelivers an envelope it thinks was not acknowledged: handled once.
     stack.slack.push_again(&envelope);
     stack.acked(&envelope, 2).await;
@@ -666,15 +650,41 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
     stack.acked(&envelope, 1).await;
     let approval = stack.approval(&id).await;
     assert_eq!(approval["state"], "denied", "{approval}");
+    // Slack asks for a new connection: Airlock opens one.
+    stack.slack.disconnect();
+    eventually(
+        WAIT,
+        || "no second socket".into(),
+        async || (stack.slack.sockets_opened() >= 2).then_some(()),
+    )
+    .await;
     stack
         .slack
-        .wait_for(WAIT, "the denial", |all| {
-            all.iter()
-                .find(|m| {
-                    m.text()
-                        .contains("Denied by bob@example.com: not over the socket")
-                })
-                .cloned()
-        })
+        .message_containing("Denied by bob@example.com: not over the socket")
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expiry_closes_the_message_and_a_late_deny_is_told() {
+    let rules = rules(1, "1s").replace("expires: 1h", "expires: 2s");
+    let stack = stack(&rules, "", BOT_TOKEN, true).await;
+    attach_with_reason(&stack.airlock, "expiring", "r").await;
+    let message = first_message(&stack.slack, SECURITY).await;
+    let expired = stack
+        .slack
+        .message_containing("⌛ *Expired undecided*")
+        .await;
+    assert!(expired.buttons().is_empty());
+    assert!(
+        expired.latest()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Expired: ")
+    );
+    // A click on the old buttons (a stale client): no form, the clicker is told.
+    let deny = stack.slack.click(&message, "UBOB", "airlock_deny");
+    assert_eq!(stack.send(&deny).await.0, 200);
+    stack.reply_containing("is already expired").await;
+    assert!(stack.slack.views().is_empty());
+    assert_eq!(stack.callbacks("rejected", "expired").await, 1.0);
 }

@@ -248,6 +248,16 @@ impl FakeSlack {
         .await
     }
 
+    /// The first message whose latest version contains `text` (waits for it).
+    pub async fn message_containing(&self, text: &str) -> Posted {
+        self.wait_for(
+            Duration::from_secs(20),
+            &format!("message with {text:?}"),
+            |all| all.iter().find(|m| m.text().contains(text)).cloned(),
+        )
+        .await
+    }
+
     fn next(&self) -> u64 {
         let mut state = self.state.lock().unwrap();
         state.next += 1;
@@ -353,6 +363,12 @@ impl FakeSlack {
         envelope["retry_attempt"] = json!(1);
         envelope["retry_reason"] = json!("timeout");
         self.envelopes.send(envelope).expect("a connected socket");
+    }
+
+    /// Ask connected clients to reconnect, as Slack does every few hours.
+    pub fn disconnect(&self) {
+        let message = json!({"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "fake"}});
+        self.envelopes.send(message).expect("a connected socket");
     }
 
     pub fn connected(&self) -> usize {

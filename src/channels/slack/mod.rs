@@ -260,6 +260,15 @@ impl Slack {
                 return self.tell(response_url, format!("Airlock could not read `{id}`: {e}"));
             }
         };
+        if !super::is_open(approval.state) {
+            let state = approval.state.as_str();
+            self.refuse(if state == "expired" {
+                "expired"
+            } else {
+                "decided"
+            });
+            return self.tell(response_url, format!("Approval `{id}` is already {state}."));
+        }
         let view = blocks::deny_view(&Context::of(&approval, &self.base_url));
         let trigger = payload["trigger_id"].as_str().unwrap_or_default();
         match self
