@@ -280,7 +280,7 @@ async fn the_cli_is_approved_from_slack_and_only_by_a_valid_click_of_a_permitted
     assert!(id.starts_with("apr-"), "{id}");
     let text = message.text();
     for shown in [
-        "Approval needed: iam AttachRolePolicy",
+        "Approval needed: iam:AttachRolePolicy",
         "*test-agent* (owner dev@example.com)",
         "`iam:AttachRolePolicy` (Permissions management)",
         // The classifier names the role without its account (the request does not say).

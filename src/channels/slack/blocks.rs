@@ -147,7 +147,7 @@ pub fn message(c: &Context) -> Vec<Value> {
     };
     blocks.push(json!({
         "type": "header",
-        "text": plain(&format!("{title}: {} {}", c.service, c.operation), HEADER_CHARS),
+        "text": plain(&format!("{title}: {}:{}", c.service, c.operation), HEADER_CHARS),
     }));
     blocks.push(section(format!(
         "*{}* (owner {}) asks to call {} on {} `{}`",

@@ -217,3 +217,32 @@ fn the_deny_form_asks_for_a_reason() {
             <= 24
     );
 }
+
+/// The exact message reviewers get for the sample approval (one vote in): any change to
+/// what they read shows up here. Regenerate with `AIRLOCK_UPDATE_SNAPSHOTS=1`.
+#[test]
+fn the_message_snapshot() {
+    let mut a = approval(
+        Some("rotate the app role's policy (ticket OPS-42)"),
+        json!({"RoleName": "app", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+    );
+    a.votes = vec![Vote {
+        approver: "carol@example.com".into(),
+        approve: true,
+        reason: None,
+        at: 1_767_614_500,
+        via: "slack".into(),
+    }];
+    let c = Context::of(&a, "https://airlock.example.com");
+    let got = serde_json::to_string_pretty(&json!({"text": fallback(&c), "blocks": message(&c)}))
+        .unwrap_or_default()
+        + "\n";
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/channels/slack/blocks/message.json"
+    );
+    if std::env::var_os("AIRLOCK_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &got).unwrap_or_default();
+    }
+    assert_eq!(got, include_str!("message.json"), "snapshot {path}");
+}
