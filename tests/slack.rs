@@ -24,10 +24,12 @@ use support::{Airlock, BASE_ENV, TEST_OWNER, TestPki};
 const SECURITY: &str = "C0SECURITY";
 const GENERAL: &str = "C0GENERAL";
 /// Slack users: bob is matched by e-mail (users.info), carol by `slack_user`; the agent's
-/// owner is a security approver too; eve is in another group; mallory is no reviewer.
-const USERS: [(&str, &str); 5] = [
+/// owner is a security approver too; eve is in another group; mallory is no reviewer;
+/// the impostor has carol's e-mail address, but carol is known by her Slack id only.
+const USERS: [(&str, &str); 6] = [
     ("UBOB", "bob@example.com"),
     ("UCAROL", "carol@example.com"),
+    ("UIMPOSTOR", "carol@example.com"),
     ("UOWNER", TEST_OWNER),
     ("UEVE", "eve@example.com"),
     ("UMALLORY", "mallory@example.com"),
@@ -445,6 +447,12 @@ async fn votes_update_the_message_a_deny_asks_why_and_agent_text_forges_nothing(
     assert!(text.contains("`app&lt;!here&gt;`"), "{text}");
     assert_eq!(message.buttons().len(), 2, "only Airlock's buttons");
 
+    // Someone with carol's e-mail address is not carol: she is known by her Slack id.
+    let impostor = stack.slack.click(&message, "UIMPOSTOR", "airlock_approve");
+    assert_eq!(stack.send(&impostor).await.0, 200);
+    stack
+        .reply_containing("does not know Slack user UIMPOSTOR")
+        .await;
     // Carol (slack_user) approves: one of two; the message shows her vote, buttons stay.
     let carol = form(&stack.slack.click(&message, "UCAROL", "airlock_approve"));
     let at = now();
@@ -474,7 +482,7 @@ async fn votes_update_the_message_a_deny_asks_why_and_agent_text_forges_nothing(
     // denies with his reason.
     let deny = stack.slack.click(&voted, "UBOB", "airlock_deny");
     assert_eq!(stack.send(&deny).await.0, 200);
-    let view = stack.slack.views().pop().expect("views.open");
+    let view = stack.slack.view(1).await;
     assert_eq!(view["trigger_id"], deny["trigger_id"]);
     assert_eq!(view["view"]["private_metadata"], id.as_str());
     let (status, answer) = stack.send(&stack.slack.submit(&view, "UEVE", "no")).await;
@@ -637,7 +645,7 @@ async fn socket_mode_takes_clicks_over_the_websocket() {
     let deny = stack.slack.click(&voted, "UBOB", "airlock_deny");
     let envelope = stack.slack.push("interactive", deny);
     stack.acked(&envelope, 1).await;
-    let view = stack.slack.views().pop().expect("views.open");
+    let view = stack.slack.view(1).await;
     let envelope = stack
         .slack
         .push("interactive", stack.slack.submit(&view, "UOWNER", "mine"));

@@ -258,6 +258,16 @@ impl FakeSlack {
         .await
     }
 
+    /// The `n`th view opened (1-based), once it is (waits for it).
+    pub async fn view(&self, n: usize) -> Value {
+        eventually(
+            Duration::from_secs(20),
+            || format!("no view {n}; calls: {:?}", self.calls()),
+            async || self.views().get(n - 1).cloned(),
+        )
+        .await
+    }
+
     fn next(&self) -> u64 {
         let mut state = self.state.lock().unwrap();
         state.next += 1;
