@@ -201,6 +201,11 @@ pub struct Approvals {
     store: Arc<Store>,
     approvers: Approvers,
     waiting: DashMap<String, Arc<Notify>>,
+    /// Held calls per approval (not agents' long polls). A vote that approves while a
+    /// call is held consumes the grant in its own transaction and hands it over here, so
+    /// the call goes on without another store round trip (and fsync).
+    holders: DashMap<String, usize>,
+    handoffs: DashMap<String, Approval>,
     /// Votes are audited (each one a record).
     audit: Option<Arc<crate::audit::AuditLog>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -231,6 +236,8 @@ impl Approvals {
             store: Arc::new(store),
             approvers,
             waiting: DashMap::new(),
+            holders: DashMap::new(),
+            handoffs: DashMap::new(),
             audit,
             metrics: None,
             events: broadcast::channel(EVENT_BACKLOG).0,
@@ -402,9 +409,38 @@ impl Approvals {
         let deadline = tokio::time::Instant::now() + hold;
         let id = approval.id.clone();
         let notify = self.notify(&id);
+        *self.holders.entry(id.clone()).or_default() += 1;
         let held = self.wait_held(approval, &notify, deadline).await;
+        self.unhold(&id);
         self.leave(&id, notify);
         held
+    }
+
+    /// A held call leaves. A grant handed over that no held call took is given back, so
+    /// the agent's retry can use it.
+    fn unhold(&self, id: &str) {
+        if let dashmap::Entry::Occupied(mut count) = self.holders.entry(id.to_string()) {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
+        if !self.holders.contains_key(id) {
+            self.give_back(id);
+        }
+    }
+
+    fn give_back(&self, id: &str) {
+        if self.handoffs.remove(id).is_none() {
+            return;
+        }
+        let (store, id) = (Arc::clone(&self.store), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.release(&id) {
+                tracing::error!(approval = %id, error = %e,
+                    "approvals: an unused grant could not be given back; the call must be approved again");
+            }
+        });
     }
 
     async fn wait_held(
@@ -416,6 +452,9 @@ impl Approvals {
         loop {
             // Registered before the state is read, so a decision in between still wakes us.
             let woken = notify.notified();
+            if let Some((_, granted)) = self.handoffs.remove(&approval.id) {
+                return Ok(Held::Go(granted));
+            }
             let id = approval.id.clone();
             approval = match self.blocking(move |s| s.get(&id, unix_now())).await? {
                 Some(a) => a,
@@ -463,6 +502,8 @@ impl Approvals {
             approver.name.clone(),
             approver.groups.clone(),
         );
+        // A held call will take the grant: consume it in the vote's transaction.
+        let claim = approve && self.holders.contains_key(id);
         let voted = self
             .blocking(move |s| {
                 s.vote(
@@ -472,6 +513,7 @@ impl Approvals {
                     approve,
                     reason.as_deref(),
                     via,
+                    claim,
                     unix_now(),
                 )
             })
@@ -491,10 +533,18 @@ impl Approvals {
             }
         }
         let approval = voted?;
+        let handed = claim && approval.state == State::Approved && approval.consumed;
+        if handed {
+            self.handoffs.insert(id.to_string(), approval.clone());
+        }
         if approval.state != State::Pending
             && let Some((_, notify)) = self.waiting.remove(id)
         {
             notify.notify_waiters();
+        }
+        // The held call may have left meanwhile (its hold ran out): give the grant back.
+        if handed && !self.holders.contains_key(id) {
+            self.give_back(id);
         }
         let kind = match approval.state {
             State::Approved => EventKind::Approved,
@@ -607,5 +657,98 @@ fn approval_entry(
         approvers,
         outcome: Some(outcome),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approvals() -> (tempfile::TempDir, Approvals, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("approvals.db")).unwrap();
+        let groups = vec!["security".to_string()];
+        let parked = store
+            .park(
+                &NewApproval {
+                    fingerprint: "f",
+                    agent: "ci",
+                    owner: "alice@example.com",
+                    rule: "r",
+                    message: None,
+                    groups: &groups,
+                    quorum: 1,
+                    call: &serde_json::json!({}),
+                    reason: None,
+                    expires_in: 3600,
+                    reuse: None,
+                },
+                unix_now(),
+            )
+            .unwrap();
+        let Parked::Opened(approval) = parked else {
+            panic!("a new approval")
+        };
+        (
+            dir,
+            Approvals::new(store, Approvers::default(), None),
+            approval.id,
+        )
+    }
+
+    fn bob() -> Approver {
+        Approver {
+            name: "bob@example.com".into(),
+            groups: vec!["security".into()],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_vote_while_a_call_is_held_hands_the_grant_over_consumed() {
+        let (_dir, approvals, id) = approvals();
+        approvals.holders.insert(id.clone(), 1);
+        let approval = approvals
+            .vote(&id, &bob(), true, None, "api")
+            .await
+            .unwrap();
+        assert!(approval.consumed, "consumed in the vote's transaction");
+        let handed = approvals.handoffs.get(&id).map(|a| a.id.clone());
+        assert_eq!(handed.as_deref(), Some(id.as_str()));
+        // Nobody else can use it.
+        assert!(!approvals.store.consume(&id, unix_now()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_grant_handed_to_a_call_that_left_is_given_back_for_the_retry() {
+        let (_dir, approvals, id) = approvals();
+        approvals.holders.insert(id.clone(), 1);
+        approvals
+            .vote(&id, &bob(), true, None, "api")
+            .await
+            .unwrap();
+        // The held call's hold ran out before it took the grant.
+        approvals.unhold(&id);
+        assert!(approvals.handoffs.is_empty());
+        for _ in 0..100 {
+            if !approvals.get(&id).await.unwrap().unwrap().consumed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The agent's retry uses it, once.
+        assert!(approvals.store.consume(&id, unix_now()).unwrap());
+        assert!(!approvals.store.consume(&id, unix_now()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn without_a_held_call_the_grant_waits_for_the_retry() {
+        let (_dir, approvals, id) = approvals();
+        let approval = approvals
+            .vote(&id, &bob(), true, None, "api")
+            .await
+            .unwrap();
+        assert!(!approval.consumed);
+        assert!(approvals.handoffs.is_empty());
     }
 }

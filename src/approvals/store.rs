@@ -325,7 +325,20 @@ impl Store {
         })
     }
 
-    /// Record `approver`'s vote with every server-side check; the approval after it.
+    /// Give back a grant consumed for a held call that left before taking it.
+    pub fn release(&self, id: &str) -> Result<(), VoteError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE approvals SET consumed = 0 WHERE id = ?1 AND state = 'approved'",
+                params![id],
+            )
+            .map(|_| ())
+            .map_err(store_err)
+        })
+    }
+
+    /// Record `approver`'s vote with every server-side check; the approval after it. With
+    /// `claim`, a vote that approves also consumes the grant (for a held call).
     #[allow(clippy::too_many_arguments)]
     pub fn vote(
         &self,
@@ -335,6 +348,7 @@ impl Store {
         approve: bool,
         reason: Option<&str>,
         via: &str,
+        claim: bool,
         now: i64,
     ) -> Result<Approval, VoteError> {
         self.with(|db| {
@@ -379,9 +393,12 @@ impl Store {
                 None
             };
             if let Some(state) = state {
+                // `claim`: a held call takes the grant now (not with `reuse`, whose
+                // grant is not used up).
+                let consumed = state == "approved" && claim && approval.reuse.is_none();
                 tx.execute(
-                    "UPDATE approvals SET state = ?2, decided_at = ?3 WHERE id = ?1",
-                    params![id, state, now],
+                    "UPDATE approvals SET state = ?2, decided_at = ?3, consumed = ?4 WHERE id = ?1",
+                    params![id, state, now, consumed],
                 )
                 .map_err(store_err)?;
             }

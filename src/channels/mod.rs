@@ -6,6 +6,7 @@
 //! - [`context`]: what every channel shows about an approval, summarised the same way.
 //! - [`webhook`]: an HMAC-signed JSON POST per event.
 //! - [`slack`]: a Block Kit message per approval, Approve/Deny buttons, updated on votes.
+//! - [`teams`]: Microsoft Teams through the Bot Framework: Adaptive Cards, invokes.
 //! - [`deliver`]: the one delivery loop: per-approval ordering, retries with backoff, and
 //!   the `airlock_channel_messages_total` counts. A channel outage never approves
 //!   anything: the call stays parked and the approval expires as configured.
@@ -14,6 +15,7 @@
 
 pub mod context;
 pub mod slack;
+pub mod teams;
 pub mod webhook;
 
 use std::future::Future;
@@ -256,6 +258,7 @@ pub struct Channels {
     metrics: Arc<Metrics>,
     webhooks: Vec<Arc<webhook::Webhook>>,
     slack: Option<Arc<slack::Slack>>,
+    teams: Option<Arc<teams::Teams>>,
 }
 
 impl Channels {
@@ -301,11 +304,23 @@ impl Channels {
             ))),
             None => None,
         };
+        let teams = match &channels.teams {
+            Some(teams) => Some(Arc::new(teams::Teams::new(
+                teams.clone(),
+                secret(&teams.app_password_file)?,
+                Arc::clone(&approvals),
+                Arc::clone(&metrics),
+                base_url.clone(),
+                client.clone(),
+            ))),
+            None => None,
+        };
         Ok(Channels {
             approvals,
             metrics,
             webhooks,
             slack,
+            teams,
         })
     }
 
@@ -319,6 +334,9 @@ impl Channels {
             if let Some(app) = slack.socket_mode() {
                 tokio::spawn(slack::socket::run(Arc::clone(slack), app, stop.clone()));
             }
+        }
+        if let Some(teams) = &self.teams {
+            self.spawn_sender(Arc::clone(teams), stop);
         }
     }
 
@@ -337,12 +355,17 @@ impl Channels {
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
-        match &self.slack {
-            Some(slack) if request.uri().path() == slack::INTERACTIVITY_PATH => {
-                Ok(slack.handle_http(request).await)
-            }
-            _ => Err(request),
+        if let Some(slack) = &self.slack
+            && request.uri().path() == slack::INTERACTIVITY_PATH
+        {
+            return Ok(slack.handle_http(request).await);
         }
+        if let Some(teams) = &self.teams
+            && request.uri().path() == teams::PATH
+        {
+            return Ok(teams.handle(request).await);
+        }
+        Err(request)
     }
 }
 

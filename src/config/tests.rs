@@ -106,3 +106,50 @@ fn a_missing_upstream_ca_file_is_an_error() {
     assert_eq!(errors.errors[0].path, "upstream.ca_file");
     assert_eq!(errors.errors[0].line, Some(2));
 }
+
+#[test]
+fn a_teams_section_loads_with_its_defaults_and_bad_urls_are_errors() {
+    let text = "\
+channels:
+  teams:
+    app_id: bot-app-id
+    app_password_file: teams.secret
+    service_url: https://smba.trafficmanager.net/emea/
+    conversations: {security: '19:abc@thread.tacv2'}
+";
+    let teams = parse_str(text).unwrap().channels.teams.unwrap();
+    assert_eq!(teams.issuer, "https://api.botframework.com");
+    assert_eq!(
+        teams.openid_metadata_url,
+        "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    );
+    assert!(
+        teams
+            .token_url
+            .starts_with("https://login.microsoftonline.com/")
+    );
+    assert_eq!(teams.conversations["security"], "19:abc@thread.tacv2");
+
+    let text = "\
+channels:
+  teams:
+    app_id: ''
+    app_password_file: teams.secret
+    service_url: smba.trafficmanager.net
+    token_url: ftp://login
+    conversations: {}
+";
+    let errors = parse_str(text).unwrap_err();
+    let mut paths: Vec<&str> = errors.errors.iter().map(|e| e.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "channels.teams.app_id",
+            "channels.teams.conversations",
+            "channels.teams.service_url",
+            "channels.teams.token_url",
+        ],
+        "{errors}"
+    );
+}

@@ -239,6 +239,24 @@ impl Config {
                     .into(),
             );
         }
+        if let Some(teams) = &channels.teams {
+            if teams.app_id.trim().is_empty() {
+                err("channels.teams.app_id".into(), "must not be empty".into());
+            }
+            let urls = [
+                ("token_url", &teams.token_url),
+                ("openid_metadata_url", &teams.openid_metadata_url),
+                ("service_url", &teams.service_url),
+            ];
+            for (field, url) in urls {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    err(
+                        format!("channels.teams.{field}"),
+                        "must be an http:// or https:// address".into(),
+                    );
+                }
+            }
+        }
 
         let audit = &self.audit;
         if audit.checkpoint_every == 0 {
