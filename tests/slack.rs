@@ -120,30 +120,17 @@ impl Stack {
 
     /// The approval, as the API shows it.
     async fn approval(&self, id: &str) -> Value {
-        let response = reqwest::Client::new()
-            .get(format!("http://{}/v1/approvals/{id}", self.airlock.control))
-            .bearer_auth(WATCHER)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        self.airlock.approval(id, WATCHER).await
     }
 
     async fn callbacks(&self, result: &str, reason: &str) -> f64 {
         self.airlock
-            .metric(&format!(
-                "airlock_channel_callbacks_total{{channel=\"slack\",reason=\"{reason}\",result=\"{result}\"}}"
-            ))
+            .channel_callbacks("slack", result, reason)
             .await
     }
 
     async fn messages_total(&self, result: &str) -> f64 {
-        self.airlock
-            .metric(&format!(
-                "airlock_channel_messages_total{{channel=\"slack\",result=\"{result}\"}}"
-            ))
-            .await
+        self.airlock.channel_messages("slack", result).await
     }
 
     /// Wait for an ephemeral reply that contains `text`.
@@ -212,43 +199,12 @@ fn approval_id(message: &Posted) -> String {
     message.buttons()[0].1.clone()
 }
 
-/// The AWS CLI as the agent, through Airlock (proxy, CA, Airlock-issued keys).
-fn aws(airlock: &Airlock, home: &Path, args: &[&str]) -> std::process::Command {
-    let key = airlock.key();
-    let mut command = std::process::Command::new(support::python().with_file_name("aws"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("HTTPS_PROXY", format!("http://{}", airlock.proxy))
-        .env("AWS_CA_BUNDLE", airlock.ca_pem_path())
-        .env("AWS_ACCESS_KEY_ID", &key.id)
-        .env("AWS_SECRET_ACCESS_KEY", &key.secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .args(args);
-    command
-}
-
-fn run_ok(mut command: std::process::Command) -> String {
-    let out = command
-        .output()
-        .expect("run the aws CLI (tests/run.sh installs it)");
-    assert!(
-        out.status.success(),
-        "aws: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_is_approved_from_slack_and_only_by_a_valid_click_of_a_permitted_reviewer() {
     let stack = stack(&rules(1, "40s"), "", BOT_TOKEN, true).await;
     let home = tempfile::tempdir().unwrap();
-    let cli = |args: &[&str]| aws(&stack.airlock, home.path(), args);
-    run_ok(cli(&[
+    let cli = |args: &[&str]| stack.airlock.aws_cli(home.path(), args);
+    support::run_ok(cli(&[
         "iam",
         "create-role",
         "--role-name",
@@ -256,7 +212,7 @@ async fn the_cli_is_approved_from_slack_and_only_by_a_valid_click_of_a_permitted
         "--assume-role-policy-document",
         "{}",
     ]));
-    let policy: Value = serde_json::from_str(&run_ok(cli(&[
+    let policy: Value = serde_json::from_str(&support::run_ok(cli(&[
         "iam", "create-policy", "--policy-name", "slack-e2e-policy", "--output", "json",
         "--policy-document",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
@@ -364,7 +320,7 @@ async fn the_cli_is_approved_from_slack_and_only_by_a_valid_click_of_a_permitted
         "the parked call: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let attached: Value = serde_json::from_str(&run_ok(cli(&[
+    let attached: Value = serde_json::from_str(&support::run_ok(cli(&[
         "iam",
         "list-attached-role-policies",
         "--role-name",
