@@ -652,3 +652,41 @@ async fn an_expiry_closes_the_message_and_a_late_deny_is_told() {
     assert!(stack.slack.views().is_empty());
     assert_eq!(stack.callbacks("rejected", "expired").await, 1.0);
 }
+
+/// How long the interactivity endpoint takes to answer a click (signature check, replay
+/// check, reviewer lookup, vote or refusal). A measurement, not a test:
+/// `cargo test --test slack -- --ignored --nocapture click_latency`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn click_latency() {
+    let stack = stack(&rules(1, "1s"), "", BOT_TOKEN, true).await;
+    attach_with_reason(&stack.airlock, "latency", "r").await;
+    let message = first_message(&stack.slack, SECURITY).await;
+    let measure = async |what: &str, user: &str, secret: &str| {
+        let mut times = Vec::new();
+        for _ in 0..500 {
+            let body = form(&stack.slack.click(&message, user, "airlock_approve"));
+            let started = std::time::Instant::now();
+            stack.post_signed(&body, secret, now()).await;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "500 {what}: p50 {:?}, p99 {:?}, max {:?}",
+            times[250], times[495], times[499]
+        );
+    };
+    measure("forged clicks (refused: bad_signature)", "UBOB", "wrong").await;
+    measure(
+        "signed clicks by a non-reviewer (refused: unknown_user, e-mail cached)",
+        "UMALLORY",
+        SIGNING_SECRET,
+    )
+    .await;
+    measure(
+        "signed clicks by the owner (refused by the store: self_approval)",
+        "UOWNER",
+        SIGNING_SECRET,
+    )
+    .await;
+}
