@@ -104,32 +104,19 @@ impl Setup {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
-    /// The approval as the API shows it.
+    /// The approval, as the API shows it.
     async fn approval(&self, id: &str) -> Value {
-        let response = reqwest::Client::new()
-            .get(format!("http://{}/v1/approvals/{id}", self.airlock.control))
-            .bearer_auth(BOB_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        self.airlock.approval(id, BOB_TOKEN).await
     }
 
     async fn callbacks(&self, result: &str, reason: &str) -> f64 {
         self.airlock
-            .metric(&format!(
-                "airlock_channel_callbacks_total{{channel=\"teams\",reason=\"{reason}\",result=\"{result}\"}}"
-            ))
+            .channel_callbacks("teams", result, reason)
             .await
     }
 
     async fn messages(&self, result: &str) -> f64 {
-        self.airlock
-            .metric(&format!(
-                "airlock_channel_messages_total{{channel=\"teams\",result=\"{result}\"}}"
-            ))
-            .await
+        self.airlock.channel_messages("teams", result).await
     }
 
     /// The first card posted, once it is there.
@@ -529,37 +516,6 @@ async fn an_expired_approval_is_shown_as_expired() {
     assert_eq!(body["value"]["code"], "expired", "{body}");
 }
 
-/// Run the AWS CLI as `airlock`'s test agent (proxy, CA and keys from the environment).
-fn aws(airlock: &Airlock, home: &std::path::Path, args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(support::python().with_file_name("aws"));
-    let key = airlock.key();
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("HTTPS_PROXY", format!("http://{}", airlock.proxy))
-        .env("AWS_CA_BUNDLE", airlock.ca_pem_path())
-        .env("AWS_ACCESS_KEY_ID", &key.id)
-        .env("AWS_SECRET_ACCESS_KEY", &key.secret)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_MAX_ATTEMPTS", "2")
-        .args(args);
-    command
-}
-
-fn run_ok(mut command: std::process::Command) -> String {
-    let out = command
-        .output()
-        .expect("run the aws CLI (installed by tests/run.sh)");
-    assert!(
-        out.status.success(),
-        "aws: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so() {
     let moto = support::moto::Moto::shared();
@@ -574,8 +530,7 @@ async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so(
     let rules = "defaults: {unmatched: allow, unclassified: deny}\nrules:\n  - {id: iam-policies, match: {action: 'iam:AttachRolePolicy'}, effect: approve, approvers: [security], hold: 40s, expires: 1h, message: Attaching a policy.}\n";
     let airlock = Airlock::start_with_rules(&TestPki::new(), &config, &BASE_ENV, Some(rules));
     let home = tempfile::tempdir().unwrap();
-    run_ok(aws(
-        &airlock,
+    support::run_ok(airlock.aws_cli(
         home.path(),
         &[
             "iam",
@@ -586,7 +541,7 @@ async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so(
             "{}",
         ],
     ));
-    let policy: Value = serde_json::from_str(&run_ok(aws(&airlock, home.path(), &[
+    let policy: Value = serde_json::from_str(&support::run_ok(airlock.aws_cli(home.path(), &[
         "iam", "create-policy", "--policy-name", "teams-e2e-policy", "--output", "json",
         "--policy-document",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
@@ -596,8 +551,7 @@ async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so(
 
     // The CLI's call parks; the card arrives with what it would do.
     let held = std::thread::spawn({
-        let command = aws(
-            &airlock,
+        let command = airlock.aws_cli(
             home.path(),
             &[
                 "iam",
@@ -654,8 +608,7 @@ async fn the_aws_cli_waits_while_a_teams_reviewer_approves_and_the_card_says_so(
         "the held call: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let attached: Value = serde_json::from_str(&run_ok(aws(
-        &airlock,
+    let attached: Value = serde_json::from_str(&support::run_ok(airlock.aws_cli(
         home.path(),
         &[
             "iam",

@@ -230,10 +230,11 @@ fn param(name: &str, value: &serde_json::Value) -> Param {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn approval(params: serde_json::Value) -> Approval {
+    /// A pending approval of `iam:AttachRolePolicy` by `ci` (owner alice), for tests.
+    pub(crate) fn approval(params: serde_json::Value) -> Approval {
         Approval {
             id: "apr-x".into(),
             state: State::Pending,

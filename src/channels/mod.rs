@@ -5,6 +5,7 @@
 //!
 //! - [`context`]: what every channel shows about an approval, summarised the same way.
 //! - [`webhook`]: an HMAC-signed JSON POST per event.
+//! - [`slack`]: a Block Kit message per approval, Approve/Deny buttons, updated on votes.
 //! - [`teams`]: Microsoft Teams through the Bot Framework: Adaptive Cards, invokes.
 //! - [`deliver`]: the one delivery loop: per-approval ordering, retries with backoff, and
 //!   the `airlock_channel_messages_total` counts. A channel outage never approves
@@ -13,6 +14,7 @@
 //! Inbound (reviewers' clicks) is routed by [`Channels::route`] on the control listener.
 
 pub mod context;
+pub mod slack;
 pub mod teams;
 pub mod web;
 pub mod webhook;
@@ -256,6 +258,7 @@ pub struct Channels {
     approvals: Arc<Approvals>,
     metrics: Arc<Metrics>,
     webhooks: Vec<Arc<webhook::Webhook>>,
+    slack: Option<Arc<slack::Slack>>,
     teams: Option<Arc<teams::Teams>>,
     /// The web page (`None`: `channels.web.enabled: false`, and `/ui` is not found).
     web: Option<web::Web>,
@@ -287,6 +290,23 @@ impl Channels {
                 )))
             })
             .collect::<Result<_, String>>()?;
+        let slack = match &channels.slack {
+            Some(s) => Some(Arc::new(slack::Slack::new(
+                slack::Settings {
+                    api_url: s.api_url.clone(),
+                    bot_token: secret(&s.bot_token_file)?,
+                    signing_secret: s.signing_secret_file.as_deref().map(secret).transpose()?,
+                    app_token: s.app_token_file.as_deref().map(secret).transpose()?,
+                    channels: s.channels.clone(),
+                    default_channel: s.default_channel.clone(),
+                    base_url: base_url.clone(),
+                },
+                client.clone(),
+                Arc::clone(&approvals),
+                Arc::clone(&metrics),
+            ))),
+            None => None,
+        };
         let teams = match &channels.teams {
             Some(teams) => Some(Arc::new(teams::Teams::new(
                 teams.clone(),
@@ -306,6 +326,7 @@ impl Channels {
             approvals,
             metrics,
             webhooks,
+            slack,
             teams,
             web,
         })
@@ -314,23 +335,26 @@ impl Channels {
     /// Start every sender; they stop with `stop`.
     pub fn start(&self, stop: &CancellationToken) {
         for hook in &self.webhooks {
-            let (hook, approvals, metrics, stop) = (
-                Arc::clone(hook),
-                Arc::clone(&self.approvals),
-                Arc::clone(&self.metrics),
-                stop.clone(),
-            );
-            tokio::spawn(async move { deliver(hook, &approvals, metrics, stop).await });
+            self.spawn_sender(Arc::clone(hook), stop);
+        }
+        if let Some(slack) = &self.slack {
+            self.spawn_sender(Arc::clone(slack), stop);
+            if let Some(app) = slack.socket_mode() {
+                tokio::spawn(slack::socket::run(Arc::clone(slack), app, stop.clone()));
+            }
         }
         if let Some(teams) = &self.teams {
-            let (teams, approvals, metrics, stop) = (
-                Arc::clone(teams),
-                Arc::clone(&self.approvals),
-                Arc::clone(&self.metrics),
-                stop.clone(),
-            );
-            tokio::spawn(async move { deliver(teams, &approvals, metrics, stop).await });
+            self.spawn_sender(Arc::clone(teams), stop);
         }
+    }
+
+    fn spawn_sender<C: Outbound>(&self, channel: Arc<C>, stop: &CancellationToken) {
+        let (approvals, metrics, stop) = (
+            Arc::clone(&self.approvals),
+            Arc::clone(&self.metrics),
+            stop.clone(),
+        );
+        tokio::spawn(async move { deliver(channel, &approvals, metrics, stop).await });
     }
 
     /// Answer `request` if it belongs to a channel; otherwise hand it back.
@@ -339,6 +363,11 @@ impl Channels {
         &self,
         request: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
+        if let Some(slack) = &self.slack
+            && request.uri().path() == slack::INTERACTIVITY_PATH
+        {
+            return Ok(slack.handle_http(request).await);
+        }
         if let Some(teams) = &self.teams
             && request.uri().path() == teams::PATH
         {

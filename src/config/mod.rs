@@ -430,8 +430,10 @@ pub struct SlackConfig {
     pub api_url: String,
     /// Bot token (`xoxb-…`), in a 0600 file.
     pub bot_token_file: PathBuf,
-    /// The app's signing secret, in a 0600 file (verifies interactivity requests).
-    pub signing_secret_file: PathBuf,
+    /// The app's signing secret, in a 0600 file: verifies the clicks Slack sends to
+    /// `POST /slack/interactivity`. Without it, only Socket Mode takes clicks.
+    #[serde(default)]
+    pub signing_secret_file: Option<PathBuf>,
     /// Slack channel id per approver group; a rule's first group with a channel is used.
     pub channels: BTreeMap<String, String>,
     /// Channel for approvals whose groups have none here.

@@ -164,3 +164,37 @@ fn the_channels_section_is_read_and_the_web_pages_session_checked() {
     assert_eq!(errors.errors[0].path, "channels.web.session_ttl");
     assert_eq!(errors.errors[0].line, Some(3));
 }
+
+#[test]
+fn a_slack_section_needs_a_way_to_take_clicks_and_a_channel() {
+    let text = "\
+channels:
+  slack:
+    bot_token_file: slack-bot
+    signing_secret_file: slack-signing
+    channels: {security: C0SECURITY}
+";
+    let slack = parse_str(text).unwrap().channels.slack.unwrap();
+    assert_eq!(slack.api_url, "https://slack.com/api");
+    assert_eq!(slack.channels["security"], "C0SECURITY");
+    assert_eq!(slack.app_token_file, None);
+
+    let text = "\
+channels:
+  slack:
+    api_url: slack.com/api
+    bot_token_file: slack-bot
+    channels: {}
+";
+    let errors = parse_str(text).unwrap_err();
+    let mut paths: Vec<&str> = errors.errors.iter().map(|e| e.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "channels.slack",
+            "channels.slack.api_url",
+            "channels.slack.channels"
+        ]
+    );
+}

@@ -213,14 +213,27 @@ impl Config {
                 }
             }
         }
-        if let Some(slack) = &channels.slack
-            && slack.channels.is_empty()
-            && slack.default_channel.is_none()
-        {
-            err(
-                "channels.slack.channels".into(),
-                "name a Slack channel for at least one approver group, or a default_channel".into(),
-            );
+        if let Some(slack) = &channels.slack {
+            if slack.channels.is_empty() && slack.default_channel.is_none() {
+                err(
+                    "channels.slack.channels".into(),
+                    "name a Slack channel for at least one approver group, or a default_channel"
+                        .into(),
+                );
+            }
+            if slack.signing_secret_file.is_none() && slack.app_token_file.is_none() {
+                err(
+                    "channels.slack".into(),
+                    "set signing_secret_file (clicks over HTTP) or app_token_file (Socket Mode)"
+                        .into(),
+                );
+            }
+            if !(slack.api_url.starts_with("http://") || slack.api_url.starts_with("https://")) {
+                err(
+                    "channels.slack.api_url".into(),
+                    "must be an http:// or https:// address".into(),
+                );
+            }
         }
         if let Some(teams) = &channels.teams
             && teams.conversations.is_empty()

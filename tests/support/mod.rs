@@ -232,6 +232,26 @@ impl Airlock {
         ]
     }
 
+    /// The AWS CLI (of the test venv) as the test agent, with only what an agent's
+    /// environment holds: the proxy, Airlock's CA, the Airlock-issued keys; `HOME` = `home`.
+    pub fn aws_cli(&self, home: &std::path::Path, args: &[&str]) -> Command {
+        let key = self.key();
+        let mut command = Command::new(python().with_file_name("aws"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("HTTPS_PROXY", format!("http://{}", self.proxy))
+            .env("AWS_CA_BUNDLE", self.ca_pem_path())
+            .env("AWS_ACCESS_KEY_ID", &key.id)
+            .env("AWS_SECRET_ACCESS_KEY", &key.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "2")
+            .args(args);
+        command
+    }
+
     /// `airlock serve --config DIR/airlock.yaml` as it stands.
     pub fn spawn(dir: tempfile::TempDir) -> Airlock {
         Self::spawn_env(dir, &BASE_ENV)
@@ -375,6 +395,34 @@ impl Airlock {
         metric_value(&text, sample)
     }
 
+    /// Approval `id` as the API shows it to the reviewer holding `token`.
+    pub async fn approval(&self, id: &str, token: &str) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/v1/approvals/{id}", self.control))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("approvals API");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("approval JSON")
+    }
+
+    /// `airlock_channel_callbacks_total` of `channel` for `result` and `reason`.
+    pub async fn channel_callbacks(&self, channel: &str, result: &str, reason: &str) -> f64 {
+        self.metric(&format!(
+            "airlock_channel_callbacks_total{{channel=\"{channel}\",reason=\"{reason}\",result=\"{result}\"}}"
+        ))
+        .await
+    }
+
+    /// `airlock_channel_messages_total` of `channel` for `result`.
+    pub async fn channel_messages(&self, channel: &str, result: &str) -> f64 {
+        self.metric(&format!(
+            "airlock_channel_messages_total{{channel=\"{channel}\",result=\"{result}\"}}"
+        ))
+        .await
+    }
+
     /// A reqwest client that goes through this Airlock and trusts its CA only.
     pub fn client(&self, http2: bool) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(self.ca_pem().as_bytes()).expect("ca");
@@ -397,6 +445,20 @@ impl Drop for Airlock {
             let _ = child.wait();
         }
     }
+}
+
+/// Run `command`, which must succeed; its stdout.
+pub fn run_ok(mut command: Command) -> String {
+    let out = command
+        .output()
+        .expect("run the command (tests/run.sh installs the AWS CLI)");
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        command.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
 pub fn metric_value(text: &str, sample: &str) -> f64 {
