@@ -236,7 +236,7 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
         return Err(RuleErrors(errors));
     }
     Ok(RuleSet {
-        index: super::RuleIndex::build(&rules),
+        index: super::index::RuleIndex::build(rules.iter().map(|r| &r.matcher)),
         rules,
         defaults,
         version: hex::encode(version.finalize()),

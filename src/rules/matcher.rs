@@ -3,6 +3,7 @@
 //! Actions and services compare case-insensitively, as IAM does.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use globset::{GlobBuilder, GlobMatcher};
 use regex::Regex;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Subject;
+use super::index::IndexKey;
 use crate::cloud::{Call, Cloud};
 
 /// The `match:` block as written.
@@ -142,6 +144,29 @@ impl Glob {
             None => self.matcher.is_match(value),
         }
     }
+
+    /// The index key of an action glob (`service:Name`) whose literal prefix names the
+    /// service; the letters only where the glob fixes them (not after a wildcard).
+    fn action_key(&self) -> Option<IndexKey> {
+        let prefix = self.prefix.to_ascii_lowercase();
+        let (service, name) = prefix.split_once(':')?;
+        let ends = if self.literal {
+            Some(self.text.as_str())
+        } else {
+            self.star_suffix.as_deref()
+        };
+        let letter = |c: char| c.is_ascii().then(|| c.to_ascii_lowercase());
+        Some(IndexKey::Action {
+            service: service.to_string(),
+            head: name.chars().next().and_then(letter),
+            tail: ends.and_then(|e| e.chars().next_back()).and_then(letter),
+        })
+    }
+
+    /// `key(prefix)`, when the glob starts with literal text.
+    fn prefix_key(&self, key: fn(String) -> IndexKey) -> Option<IndexKey> {
+        (!self.prefix.is_empty()).then(|| key(self.prefix.clone()))
+    }
 }
 
 impl Globs {
@@ -206,8 +231,8 @@ struct ParamCondition {
     test: ParamTest,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PathStep {
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum PathStep {
     Key(String),
     AnyElement,
 }
@@ -219,19 +244,6 @@ struct TimeWindow {
     /// Minutes after midnight UTC, `from` inclusive, `to` exclusive; `from > to` wraps.
     from: u32,
     to: u32,
-}
-
-/// Where a rule can match, for the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum IndexKey {
-    Anywhere,
-    /// Any action of this IAM service (lower-case).
-    Service(String),
-    /// Actions of this service whose name starts with this letter (lower-case).
-    Head(String, char),
-    /// Calls to this service (a `service:` condition without an `action:` one); a call
-    /// may need actions of other services too.
-    CallService(String),
 }
 
 /// A compiled `match:` block.
@@ -377,39 +389,44 @@ impl Matcher {
             && self.time.is_none_or(|t| t.contains(subject.now))
     }
 
-    /// Where [`super::RuleIndex`] files this matcher: the IAM services (and first letter
-    /// of the action name) it can match, or anywhere.
-    pub(super) fn index_keys(&self) -> Vec<IndexKey> {
-        if let Some(actions) = &self.action {
-            return actions
-                .0
+    /// Where [`RuleIndex`](super::index::RuleIndex) can file this matcher: for each
+    /// condition that gives keys, the keys of its values, one of which every call the
+    /// matcher matches has. A condition gives none when one of its values has no key
+    /// (`*:Delete*`, `*-bot`, a regex); a matcher without any is a candidate everywhere.
+    pub(super) fn index_covers(&self) -> Vec<Vec<IndexKey>> {
+        let params = self.params.iter().map(|p| {
+            let prefix = match &p.test {
+                ParamTest::Glob(g) => g.prefix.as_str(),
+                ParamTest::Equals(Value::String(text)) => text.as_str(),
+                _ => "",
+            };
+            (!prefix.is_empty()).then(|| vec![IndexKey::Param(p.path.clone(), prefix.into())])
+        });
+        let resources = self.resource.as_ref().and_then(|patterns| {
+            patterns
                 .iter()
-                .map(|g| {
-                    let prefix = g.prefix.to_ascii_lowercase();
-                    match prefix.split_once(':') {
-                        Some((service, rest)) => match rest.chars().next() {
-                            Some(head) => IndexKey::Head(service.to_string(), head),
-                            None => IndexKey::Service(service.to_string()),
-                        },
-                        None => IndexKey::Anywhere,
-                    }
+                .map(|p| match p {
+                    Pattern::Glob(g) => g.prefix_key(IndexKey::Resource),
+                    Pattern::Regex(_) => None,
                 })
-                .collect();
-        }
-        if let Some(services) = &self.service {
-            return services
-                .0
-                .iter()
-                .map(|g| {
-                    if g.literal {
-                        IndexKey::CallService(g.text.to_ascii_lowercase())
-                    } else {
-                        IndexKey::Anywhere
-                    }
-                })
-                .collect();
-        }
-        vec![IndexKey::Anywhere]
+                .collect()
+        });
+        let keys = |globs: &Option<Globs>, key: &dyn Fn(&Glob) -> Option<IndexKey>| {
+            globs.as_ref().and_then(|g| g.0.iter().map(key).collect())
+        };
+        [
+            keys(&self.action, &Glob::action_key),
+            keys(&self.service, &|g| {
+                g.literal
+                    .then(|| IndexKey::CallService(g.text.to_ascii_lowercase()))
+            }),
+            keys(&self.agent, &|g| g.prefix_key(IndexKey::Agent)),
+            resources,
+        ]
+        .into_iter()
+        .chain(params)
+        .flatten()
+        .collect()
     }
 
     /// Whether every call this matcher matches is certainly matched by `self` too (for
@@ -527,15 +544,44 @@ impl ParamCondition {
 
 /// Whether any value at `path` in `value` satisfies `f` (stops at the first).
 fn any_at(value: &Value, path: &[PathStep], f: &dyn Fn(&Value) -> bool) -> bool {
+    walk(value, path, &mut |v| {
+        if f(v) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+/// Calls `f` with each text value at `path` in `value`.
+pub(super) fn each_text_at(value: &Value, path: &[PathStep], f: &mut dyn FnMut(&str)) {
+    let _ = walk(value, path, &mut |v| {
+        if let Value::String(text) = v {
+            f(text);
+        }
+        ControlFlow::Continue(())
+    });
+}
+
+/// Calls `f` with each value at `path` in `value`, until it breaks.
+fn walk(
+    value: &Value,
+    path: &[PathStep],
+    f: &mut dyn FnMut(&Value) -> ControlFlow<()>,
+) -> ControlFlow<()> {
     let Some((step, rest)) = path.split_first() else {
         return f(value);
     };
     match (step, value) {
-        (PathStep::Key(k), Value::Object(map)) => map.get(k).is_some_and(|v| any_at(v, rest, f)),
+        (PathStep::Key(k), Value::Object(map)) => match map.get(k) {
+            Some(v) => walk(v, rest, f),
+            None => ControlFlow::Continue(()),
+        },
         (PathStep::AnyElement, Value::Array(items)) => {
-            items.iter().any(|item| any_at(item, rest, f))
+            items.iter().try_for_each(|item| walk(item, rest, f))
         }
-        _ => false,
+        _ => ControlFlow::Continue(()),
     }
 }
 
@@ -544,7 +590,8 @@ fn test_value(test: &ParamTest, value: &Value) -> bool {
         Value::String(s) => Some(s.as_str()),
         _ => None,
     };
-    let number = match value {
+    // Parsed only for comparisons: a text is tried as a number once it is compared.
+    let number = || match value {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
@@ -563,7 +610,7 @@ fn test_value(test: &ParamTest, value: &Value) -> bool {
         }
         ParamTest::Glob(g) => text.is_some_and(|t| g.is_match(t)),
         ParamTest::Regex(r) => text.is_some_and(|t| r.is_match(t)),
-        ParamTest::Compare { op, value: bound } => number.is_some_and(|n| match op {
+        ParamTest::Compare { op, value: bound } => number().is_some_and(|n| match op {
             Comparison::Gt => n > *bound,
             Comparison::Gte => n >= *bound,
             Comparison::Lt => n < *bound,

@@ -14,6 +14,7 @@
 
 pub mod check;
 mod file;
+mod index;
 mod matcher;
 
 use std::path::{Path, PathBuf};
@@ -130,7 +131,7 @@ impl Default for Defaults {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Which rules can match an action (built on load).
-    pub(crate) index: RuleIndex,
+    pub(crate) index: index::RuleIndex,
     pub defaults: Defaults,
     /// SHA-256 (hex) over the files' names and contents, in load order.
     pub version: String,
@@ -229,7 +230,7 @@ impl RuleSet {
         // The strictest match, first in load order among equals; each candidate list is
         // ascending, so a list can stop at its first deny.
         let mut best: Option<(Effect, u32)> = None;
-        for list in self.index.candidates(action, call.service) {
+        self.index.candidates(call, action, subject.agent, |list| {
             for &i in list {
                 let rule = &self.rules[i as usize];
                 let beaten = best.is_some_and(|(effect, at)| {
@@ -245,7 +246,7 @@ impl RuleSet {
                     }
                 }
             }
-        }
+        });
         match best {
             Some((effect, i)) => (effect, Some(&self.rules[i as usize])),
             None => (self.defaults.unmatched, None),
@@ -266,78 +267,6 @@ impl RuleSet {
     /// Load every `*.yaml` file of `dir` (see [`load_dir`]).
     pub fn load(dir: &Path) -> Result<RuleSet, RuleErrors> {
         load_dir(dir)
-    }
-}
-
-/// Rules filed by the IAM service and the first letter of the action they can match, so an
-/// action is checked only against rules that could match it (in load order, as if every
-/// rule were visited).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RuleIndex {
-    anywhere: Vec<u32>,
-    services: std::collections::HashMap<String, ServiceRules>,
-    call_services: std::collections::HashMap<String, Vec<u32>>,
-}
-
-#[derive(Debug, Clone, Default)]
-struct ServiceRules {
-    any_action: Vec<u32>,
-    by_head: std::collections::HashMap<char, Vec<u32>>,
-}
-
-impl RuleIndex {
-    pub(crate) fn build(rules: &[Rule]) -> RuleIndex {
-        let mut index = RuleIndex::default();
-        for (i, rule) in rules.iter().enumerate() {
-            let i = i as u32;
-            for key in rule.matcher.index_keys() {
-                let list = match key {
-                    matcher::IndexKey::Anywhere => &mut index.anywhere,
-                    matcher::IndexKey::Service(service) => {
-                        &mut index.services.entry(service).or_default().any_action
-                    }
-                    matcher::IndexKey::CallService(service) => {
-                        index.call_services.entry(service).or_default()
-                    }
-                    matcher::IndexKey::Head(service, head) => index
-                        .services
-                        .entry(service)
-                        .or_default()
-                        .by_head
-                        .entry(head)
-                        .or_default(),
-                };
-                if list.last() != Some(&i) {
-                    list.push(i);
-                }
-            }
-        }
-        index
-    }
-
-    /// The lists of rules that can match `action` (`service:Name`) of a call to
-    /// `call_service`; each ascending (a rule may be in more than one).
-    fn candidates<'i>(&'i self, action: &str, call_service: &str) -> [&'i [u32]; 4] {
-        let (service, name) = action.split_once(':').unwrap_or((action, ""));
-        let by_call = self
-            .call_services
-            .get(call_service)
-            .map_or(&[][..], Vec::as_slice);
-        let found = self
-            .services
-            .get(service)
-            .or_else(|| self.services.get(&service.to_ascii_lowercase()));
-        let (any_action, by_head) = match found {
-            Some(rules) => (
-                rules.any_action.as_slice(),
-                name.chars()
-                    .next()
-                    .and_then(|h| rules.by_head.get(&h.to_ascii_lowercase()))
-                    .map_or(&[][..], Vec::as_slice),
-            ),
-            None => (&[][..], &[][..]),
-        };
-        [&self.anywhere, by_call, any_action, by_head]
     }
 }
 

@@ -24,7 +24,8 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
-fn agent() -> Agent {
+/// A test agent (`ci-deployer`, team payments).
+pub(super) fn agent() -> Agent {
     Agent {
         name: "ci-deployer".into(),
         owner: "alice@example.com".into(),
@@ -33,6 +34,14 @@ fn agent() -> Agent {
         labels: BTreeMap::from([("team".to_string(), "payments".to_string())]),
         access_key_id: String::new(),
         created: String::new(),
+    }
+}
+
+/// The test agent under another name.
+pub(super) fn agent_named(name: &str) -> Agent {
+    Agent {
+        name: name.into(),
+        ..agent()
     }
 }
 
