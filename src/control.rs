@@ -1,6 +1,6 @@
 //! The control listener: `/healthz` (the process is alive), `/readyz` (it should get
-//! traffic; JSON detail) and `/metrics` (Prometheus text). Later: the approvals API, the
-//! web page and chat callbacks mount here too.
+//! traffic; JSON detail), `/metrics` (Prometheus text), the approvals API (`/v1/`) and
+//! the channels' routes (`/ui`, `/slack/interactivity`, `/teams/messages`).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
