@@ -110,11 +110,10 @@ const RETRY_GRACE: Duration = Duration::from_secs(600);
 /// retried with backoff until the approval's expiry (plus a grace), everything counted.
 pub async fn deliver<C: Outbound>(
     channel: Arc<C>,
-    approvals: &Approvals,
+    mut events: tokio::sync::broadcast::Receiver<Event>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
-    let mut events = approvals.subscribe();
     let order: Arc<DashMap<String, Arc<tokio::sync::Mutex<()>>>> = Arc::default();
     loop {
         let event = tokio::select! {
@@ -349,12 +348,14 @@ impl Channels {
     }
 
     fn spawn_sender<C: Outbound>(&self, channel: Arc<C>, stop: &CancellationToken) {
-        let (approvals, metrics, stop) = (
-            Arc::clone(&self.approvals),
+        // Subscribed now, before the proxy serves: no event is published unheard.
+        let events = self.approvals.subscribe();
+        tokio::spawn(deliver(
+            channel,
+            events,
             Arc::clone(&self.metrics),
             stop.clone(),
-        );
-        tokio::spawn(async move { deliver(channel, &approvals, metrics, stop).await });
+        ));
     }
 
     /// Answer `request` if it belongs to a channel; otherwise hand it back.
