@@ -424,10 +424,7 @@ impl Store {
                 let rows = stmt.query_map([], |r| r.get(0)).map_err(store_err)?;
                 rows.collect::<Result<_, _>>().map_err(store_err)?
             };
-            let expired = ids
-                .iter()
-                .map(|id| load(&tx, id))
-                .collect::<Result<_, _>>()?;
+            let expired = load_all(&tx, &ids)?;
             tx.commit().map_err(store_err)?;
             Ok(expired)
         })
@@ -511,10 +508,7 @@ impl Store {
                     .map_err(store_err)?;
                 rows.collect::<Result<_, _>>().map_err(store_err)?
             };
-            let approvals = ids
-                .iter()
-                .map(|id| load(&tx, id))
-                .collect::<Result<_, _>>()?;
+            let approvals = load_all(&tx, &ids)?;
             tx.commit().map_err(store_err)?;
             Ok(approvals)
         })
@@ -530,6 +524,10 @@ fn expire(tx: &rusqlite::Transaction<'_>, now: i64) -> Result<(), VoteError> {
     )
     .map(|_| ())
     .map_err(store_err)
+}
+
+fn load_all(tx: &rusqlite::Transaction<'_>, ids: &[String]) -> Result<Vec<Approval>, VoteError> {
+    ids.iter().map(|id| load(tx, id)).collect()
 }
 
 fn load(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Approval, VoteError> {
