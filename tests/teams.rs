@@ -712,14 +712,7 @@ async fn a_revoked_bot_token_is_replaced_and_a_wrong_password_posts_nothing() {
     );
     let rules = "defaults: {unmatched: allow, unclassified: allow}\nrules:\n  - {id: deletes, match: {action: s3:DeleteBucket}, effect: approve, approvers: [security], hold: 1s}\n";
     let airlock = Airlock::start_with_rules(&pki, &config, &BASE_ENV, Some(rules));
-    let client = airlock.client(false);
-    let response = airlock
-        .send(
-            &client,
-            client.delete("https://doomed.s3.amazonaws.com/"),
-            "s3",
-        )
-        .await;
+    let response = airlock.delete_bucket().await;
     assert_eq!(response.status(), 403);
     let failed = "airlock_channel_messages_total{channel=\"teams\",result=\"failed\"}";
     for _ in 0..50 {

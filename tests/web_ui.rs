@@ -338,14 +338,7 @@ async fn forms_without_the_sessions_csrf_token_or_from_another_site_change_nothi
     );
     let rules = "defaults: {unmatched: allow, unclassified: allow}\nrules:\n  - {id: bucket-deletes, match: {action: s3:DeleteBucket}, effect: approve, approvers: [security], hold: 1s, expires: 1h}\n";
     let airlock = Airlock::start_with_rules(&pki, &config, &BASE_ENV, Some(rules));
-    let client = airlock.client(false);
-    let response = airlock
-        .send(
-            &client,
-            client.delete("https://doomed.s3.amazonaws.com/"),
-            "s3",
-        )
-        .await;
+    let response = airlock.delete_bucket().await;
     assert_eq!(response.status().as_u16(), 403);
     let id = pending(&airlock).await[0]["id"]
         .as_str()

@@ -408,12 +408,25 @@ impl Store {
         })
     }
 
-    /// Approvals that expired (now or earlier, by any reader) and were not yet announced:
-    /// each is returned once, even across restarts.
-    pub fn newly_expired(&self, now: i64) -> Result<Vec<Approval>, VoteError> {
+    /// Run `f` in a transaction that first marks overdue approvals expired.
+    fn after_expiry<T>(
+        &self,
+        now: i64,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, VoteError>,
+    ) -> Result<T, VoteError> {
         self.with(|db| {
             let tx = db.transaction().map_err(store_err)?;
             expire(&tx, now)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(store_err)?;
+            Ok(out)
+        })
+    }
+
+    /// Approvals that expired (now or earlier, by any reader) and were not yet announced:
+    /// each is returned once, even across restarts.
+    pub fn newly_expired(&self, now: i64) -> Result<Vec<Approval>, VoteError> {
+        self.after_expiry(now, |tx| {
             let ids: Vec<String> = {
                 let mut stmt = tx
                     .prepare(
@@ -424,9 +437,7 @@ impl Store {
                 let rows = stmt.query_map([], |r| r.get(0)).map_err(store_err)?;
                 rows.collect::<Result<_, _>>().map_err(store_err)?
             };
-            let expired = load_all(&tx, &ids)?;
-            tx.commit().map_err(store_err)?;
-            Ok(expired)
+            load_all(tx, &ids)
         })
     }
 
@@ -482,20 +493,12 @@ impl Store {
     }
 
     pub fn get(&self, id: &str, now: i64) -> Result<Option<Approval>, VoteError> {
-        self.with(|db| {
-            let tx = db.transaction().map_err(store_err)?;
-            expire(&tx, now)?;
-            let found = load(&tx, id).ok();
-            tx.commit().map_err(store_err)?;
-            Ok(found)
-        })
+        self.after_expiry(now, |tx| Ok(load(tx, id).ok()))
     }
 
     /// Approvals, newest first, optionally in one state.
     pub fn list(&self, state: Option<State>, now: i64) -> Result<Vec<Approval>, VoteError> {
-        self.with(|db| {
-            let tx = db.transaction().map_err(store_err)?;
-            expire(&tx, now)?;
+        self.after_expiry(now, |tx| {
             let ids: Vec<String> = {
                 let mut stmt = tx
                     .prepare(
@@ -508,9 +511,7 @@ impl Store {
                     .map_err(store_err)?;
                 rows.collect::<Result<_, _>>().map_err(store_err)?
             };
-            let approvals = load_all(&tx, &ids)?;
-            tx.commit().map_err(store_err)?;
-            Ok(approvals)
+            load_all(tx, &ids)
         })
     }
 }

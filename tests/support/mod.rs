@@ -104,14 +104,19 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_airlock");
 /// A fresh directory with `airlock init` done in it (config, CA, keys, baseline rules).
 pub fn init_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
+    init(dir.path());
+    dir
+}
+
+/// `airlock init --dir DIR`, which must succeed.
+fn init(dir: &std::path::Path) {
     let status = Command::new(BIN)
         .args(["init", "--dir"])
-        .arg(dir.path())
+        .arg(dir)
         .stdout(Stdio::null())
         .status()
         .expect("run airlock init");
     assert!(status.success(), "airlock init failed");
-    dir
 }
 
 /// A running `airlock serve`, killed on drop.
@@ -163,13 +168,7 @@ impl Airlock {
         env: &[(&str, &str)],
         rules: Option<&str>,
     ) -> Airlock {
-        let status = Command::new(BIN)
-            .args(["init", "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .status()
-            .expect("run airlock init");
-        assert!(status.success(), "airlock init failed");
+        init(dir.path());
         std::fs::write(dir.path().join("upstream-ca.pem"), &pki.ca_pem).expect("write ca");
         if let Some(rules) = rules {
             std::fs::remove_file(dir.path().join("rules/baseline.yaml")).expect("baseline rules");
@@ -219,6 +218,18 @@ impl Airlock {
     ) -> reqwest::Response {
         let request = self.signed(request, service);
         client.execute(request).await.expect("send through airlock")
+    }
+
+    /// `DELETE https://doomed.s3.amazonaws.com/` signed as the test agent: the call the
+    /// approval tests park.
+    pub async fn delete_bucket(&self) -> reqwest::Response {
+        let client = self.client(false);
+        self.send(
+            &client,
+            client.delete("https://doomed.s3.amazonaws.com/"),
+            "s3",
+        )
+        .await
     }
 
     /// curl arguments that sign as the test agent (curl's own SigV4 signer).
