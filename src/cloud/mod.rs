@@ -18,10 +18,11 @@ pub enum Cloud {
 /// One IAM action a call needs, with its access level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
-    /// `service:Action`, e.g. `s3:PutObject`.
+    /// AWS: `service:Action`, e.g. `s3:PutObject`. Google: the IAM permission, e.g.
+    /// `storage.buckets.delete`.
     pub name: &'static str,
     /// `Read`, `List`, `Write`, `Permissions management` or `Tagging`; `Unknown` when the
-    /// IAM catalog does not list the action.
+    /// IAM catalog does not list the action. Google permissions use the same levels.
     pub access: &'static str,
 }
 
@@ -29,29 +30,38 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
     pub cloud: Cloud,
-    /// The IAM service prefix (`s3`, `iam`, `elasticloadbalancing`, …).
+    /// AWS: the IAM service prefix (`s3`, `iam`, `elasticloadbalancing`, …). Google: the
+    /// API name (`storage`, `iam`, `pubsub`, …).
     pub service: &'static str,
-    /// The API (botocore service id for AWS: `elbv2`, `s3control`, …), finer than `service`.
+    /// The API, finer than `service`: the botocore service id for AWS (`elbv2`,
+    /// `s3control`, …), the discovery document id for Google (`storage:v1`).
     pub api: &'static str,
-    /// The API operation, e.g. `AttachRolePolicy`.
+    /// The API operation: `AttachRolePolicy` (AWS), the discovery method id
+    /// `storage.buckets.delete` (Google).
     pub operation: &'static str,
     /// IAM actions the call needs: more than one where the cloud requires it.
     pub actions: Vec<Action>,
     pub region: Option<String>,
-    /// `aws`, `aws-cn`, `aws-us-gov`.
+    /// AWS: `aws`, `aws-cn`, `aws-us-gov`. Google: the universe domain (`googleapis.com`).
     pub partition: &'static str,
-    /// The account (or project) the call targets, where the request shows it.
+    /// The AWS account or Google project the call targets, where the request shows it.
     pub account: Option<String>,
-    /// ARNs (or ARN patterns, `*` for what the request does not show) of what the call acts on.
+    /// AWS: ARNs (or ARN patterns, `*` for what the request does not show). Google: full
+    /// resource names (`//storage.googleapis.com/projects/_/buckets/b`).
     pub resources: Vec<String>,
     /// The decoded request parameters, whatever the wire format.
     pub params: serde_json::Value,
     /// Parameters the SDK fills with a fresh token on every call.
     pub idempotency_params: Vec<&'static str>,
-    /// The wire protocol the request used.
+    /// The wire protocol the request used (AWS: `json`, `query`, `rest-xml`, …; Google:
+    /// `rest`, `grpc`, `batch`, `media`).
     pub protocol: &'static str,
     /// The request was authenticated by a presigned URL rather than a header.
     pub presigned: bool,
+    /// A batch (Google `multipart/mixed`): every inner call, each decided on its own; the
+    /// batch is decided by its strictest part. Empty for a single call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Call>,
 }
 
 /// The result of classifying one request.

@@ -116,6 +116,7 @@ fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Resul
         idempotency_params,
         protocol,
         presigned: auth.as_ref().is_some_and(|a| a.presigned),
+        parts: Vec::new(),
     })
 }
 
@@ -175,6 +176,7 @@ pub fn describe(
         idempotency_params: Vec::new(),
         protocol: service.meta.protocols.first().map_or("", String::as_str),
         presigned: false,
+        parts: Vec::new(),
     })
 }
 
