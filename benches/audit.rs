@@ -27,6 +27,7 @@ fn entry(i: usize) -> Entry {
         resources: vec!["arn:aws:s3:::bucket/key".into()],
         params_digest: Some("0".repeat(64)),
         fingerprint: None,
+        body_binding: None,
         rule: Some("writes".into()),
         rules_version: Some("0".repeat(64)),
         outcome: None,

@@ -384,7 +384,8 @@ async fn access_log_is_json_with_the_path_but_never_the_query() {
     assert_eq!(record["http.status"], 200);
     assert_eq!(record["http.host"], "mybucket.s3.amazonaws.com");
     assert_eq!(record["agent.name"], support::TEST_AGENT);
-    assert_eq!(record["aws.operation"], "GetObject");
+    assert_eq!(record["call.cloud"], "aws");
+    assert_eq!(record["call.operation"], "GetObject");
     assert!(
         !logs.iter().any(|l| l.contains(&signature)),
         "a presigned signature was logged"

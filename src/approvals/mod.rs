@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, broadcast};
 
 use crate::agents::Agent;
-use crate::cloud::{Call, Classification};
+use crate::cloud::Classification;
 use crate::rules::Decision;
 pub use store::{Approval, NewApproval, Parked, State, Store, Vote, VoteError};
 
@@ -110,79 +110,6 @@ const EVENT_BACKLOG: usize = 4096;
 /// The hex SHA-256 of a bearer token: what the config stores.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Headers that differ between two sends of the same call (time, signature, SDK
-/// bookkeeping, transport): left out of the fingerprint.
-const VOLATILE_HEADERS: [&str; 10] = [
-    "authorization",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-    "amz-sdk-invocation-id",
-    "amz-sdk-request",
-    "user-agent",
-    "x-amz-user-agent",
-    "content-length",
-    "expect",
-];
-
-/// The fingerprint an approval binds to: SHA-256 over the agent, method, host, path,
-/// sorted query (minus signature parameters), the signed headers minus volatile ones, and
-/// the call's parameters minus idempotency tokens (so a re-run, with a fresh token, is the
-/// same call).
-pub fn fingerprint(
-    agent: &str,
-    method: &http::Method,
-    host: &str,
-    uri: &http::Uri,
-    headers: &http::HeaderMap,
-    signed_headers: &[String],
-    call: Option<&Call>,
-) -> String {
-    let mut hash = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        hash.update((bytes.len() as u64).to_be_bytes());
-        hash.update(bytes);
-    };
-    field(agent.as_bytes());
-    field(method.as_str().as_bytes());
-    field(host.as_bytes());
-    field(uri.path().as_bytes());
-    let mut query: Vec<&str> = uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| {
-            let key = p.split_once('=').map_or(*p, |(k, _)| k);
-            !crate::cloud::aws::is_auth_param(key)
-        })
-        .collect();
-    query.sort_unstable();
-    field(query.join("&").as_bytes());
-    let mut names: Vec<&str> = signed_headers
-        .iter()
-        .map(String::as_str)
-        .filter(|h| !VOLATILE_HEADERS.contains(h))
-        .collect();
-    names.sort_unstable();
-    for name in names {
-        field(name.as_bytes());
-        for value in headers.get_all(name) {
-            field(value.as_bytes());
-        }
-    }
-    if let Some(call) = call {
-        let mut params = call.params.clone();
-        if let serde_json::Value::Object(map) = &mut params {
-            for name in &call.idempotency_params {
-                map.remove(*name);
-            }
-        }
-        field(params.to_string().as_bytes());
-    }
-    hex::encode(hash.finalize())
 }
 
 /// How a held call ended.
@@ -355,7 +282,7 @@ impl Approvals {
     /// Phase `hold`: park the call and wait up to the rule's `hold` for a decision.
     pub async fn hold(
         &self,
-        fingerprint: String,
+        fingerprint: crate::cloud::Fingerprint,
         agent: &Agent,
         classification: &Classification,
         decision: &Decision,
@@ -370,7 +297,12 @@ impl Approvals {
             approval_terms.expires,
             approval_terms.reuse,
         );
-        let call = serde_json::to_value(classification).unwrap_or_default();
+        let mut call = serde_json::to_value(classification).unwrap_or_default();
+        // Reviewers are told when the approval cannot pin the body's bytes.
+        if let serde_json::Value::Object(map) = &mut call {
+            map.insert("body_binding".into(), fingerprint.body.as_str().into());
+        }
+        let fingerprint = fingerprint.hash;
         let (agent_name, owner) = (agent.name.clone(), agent.owner.clone());
         let rule = decision.rule.clone().unwrap_or_else(|| "default".into());
         let message = decision.message.clone();

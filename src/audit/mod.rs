@@ -79,9 +79,13 @@ pub struct Entry {
     /// values that may be sensitive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params_digest: Option<String>,
-    /// What an approval binds to (see `approvals::fingerprint`).
+    /// What an approval binds to (each cloud's fingerprint, e.g. `cloud::aws::fingerprint`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// How that fingerprint binds the request body: `sha256`, `params`, or `unbound` (a
+    /// streamed body nothing declares a hash for: the approval does not pin its bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_binding: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

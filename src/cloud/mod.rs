@@ -4,6 +4,7 @@
 //! guess.
 
 pub mod aws;
+pub mod gcp;
 
 use serde::Serialize;
 
@@ -13,6 +14,58 @@ use serde::Serialize;
 pub enum Cloud {
     Aws,
     Gcp,
+}
+
+impl Cloud {
+    /// The cloud an intercepted host belongs to: Google's API domain, else AWS (every
+    /// other intercepted suffix is an AWS one).
+    pub fn for_host(host: &str) -> Cloud {
+        if host == "googleapis.com" || host.ends_with(".googleapis.com") {
+            Cloud::Gcp
+        } else {
+            Cloud::Aws
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Aws => "aws",
+            Cloud::Gcp => "gcp",
+        }
+    }
+}
+
+/// What an approval binds to: one request, exactly. Each cloud computes it beside its
+/// classifier (`aws::fingerprint`), since what varies between two sends of the same call
+/// (dates, signatures, SDK bookkeeping headers) differs by cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Hex SHA-256.
+    pub hash: String,
+    pub body: BodyBinding,
+}
+
+/// How the request body is bound into a fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyBinding {
+    /// By the SHA-256 of its bytes (declared by the signature, or of the body read whole).
+    Sha256,
+    /// By the decoded parameters (the body carries idempotency tokens, fresh per send).
+    Params,
+    /// Not at all: the body streams unread and nothing declares its hash. Reviewers and
+    /// the audit record are told.
+    Unbound,
+}
+
+impl BodyBinding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyBinding::Sha256 => "sha256",
+            BodyBinding::Params => "params",
+            BodyBinding::Unbound => "unbound",
+        }
+    }
 }
 
 /// One IAM action a call needs, with its access level.

@@ -8,11 +8,11 @@
 //! | authenticate | recompute the signature with the agent's secret; clock skew; body hash     |
 //! | sign         | STS session → new signature; streamed bodies checked (hash) or re-signed (chunks) as they flow |
 //!
-//! Every refusal here is an [`AwsError`]: shaped for the request's protocol so SDKs and
-//! the CLI print `An error occurred (Code) …: message`.
+//! Refusals carry AWS's own codes (`SignatureDoesNotMatch`, …); the pipeline shapes them
+//! for the request's protocol so SDKs and the CLI print `An error occurred (Code) …: message`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -23,15 +23,121 @@ use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tower_http::timeout::TimeoutBody;
 
-use super::ProxyBody;
-use super::refusal::{AwsError, Refusal};
+use super::pipeline::ConnCtx;
+use super::plug::{BodyFailure, BodyVerdict, CloudPlug, RequestBody, Signed, view};
+use super::refusal::{AuthKind, CloudError, Refusal, Style};
 use crate::agents::{Agent, Directory, KEY_ID_PREFIX, Secret};
-use crate::cloud::RequestView;
 use crate::cloud::aws::body::{BodyError, BoxError, checked_sha256, resigned_chunks};
 use crate::cloud::aws::chunked::{Chain, ChunkError, ChunkResigner};
 use crate::cloud::aws::errors::ErrorShape;
+use crate::cloud::aws::fingerprint::{self, fingerprint};
 use crate::cloud::aws::sigv4::{self, Payload, SigningCredentials, VerifyError};
+use crate::cloud::{Call, Classification, Fingerprint, RequestView};
 use crate::credentials::{Broker, CredentialsError};
+
+/// The AWS phases, with what they need: the agents (keys), the STS broker, body limits.
+pub struct Aws {
+    pub agents: Arc<Directory>,
+    pub broker: Broker,
+    pub max_buffered_body: usize,
+    pub body_idle_timeout: Duration,
+}
+
+impl CloudPlug for Aws {
+    type Identity = Identity;
+    type Verified = Verified;
+
+    fn style(&self, parts: &Parts, conn: &ConnCtx) -> Style {
+        Style::Aws(ErrorShape::guess(&view(parts, &conn.host, &[])))
+    }
+
+    fn style_for(&self, call: &Call, _guessed: Style) -> Style {
+        Style::Aws(ErrorShape::for_protocol(call.protocol))
+    }
+
+    fn identify(&self, parts: &Parts, conn: &ConnCtx) -> Result<Identity, Refusal> {
+        identify(parts, &conn.host, &self.agents)
+    }
+
+    fn agent(identity: &Identity) -> &Arc<Agent> {
+        &identity.agent
+    }
+
+    async fn read_body(
+        &self,
+        parts: &Parts,
+        body: Incoming,
+        identity: &Identity,
+    ) -> Result<RequestBody, Refusal> {
+        read_body(
+            parts,
+            body,
+            identity,
+            self.max_buffered_body,
+            self.body_idle_timeout,
+        )
+        .await
+    }
+
+    fn classify(&self, view: &RequestView<'_>) -> Classification {
+        crate::cloud::aws::classify(view)
+    }
+
+    fn authenticate(
+        &self,
+        parts: &Parts,
+        conn: &ConnCtx,
+        body: &RequestBody,
+        identity: &Identity,
+    ) -> Result<Verified, Refusal> {
+        authenticate(parts, &conn.host, body, identity)
+    }
+
+    fn fingerprint(
+        &self,
+        parts: &Parts,
+        conn: &ConnCtx,
+        body: &RequestBody,
+        identity: &Identity,
+        verified: &Verified,
+        call: Option<&Call>,
+    ) -> Fingerprint {
+        fingerprint(&fingerprint::Request {
+            agent: &identity.agent.name,
+            method: &parts.method,
+            host: &conn.host,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            signed_headers: &verified.signed_headers,
+            call,
+            body: body.whole(),
+            declared_sha256: match &identity.payload {
+                PayloadKind::Hash(hash) => Some(hash),
+                _ => None,
+            },
+        })
+    }
+
+    async fn sign(
+        &self,
+        parts: &mut Parts,
+        conn: &ConnCtx,
+        body: RequestBody,
+        identity: &Identity,
+        verified: &Verified,
+    ) -> Result<Signed, Refusal> {
+        sign(
+            parts,
+            &conn.host,
+            body,
+            identity,
+            verified,
+            &self.broker,
+            self.body_idle_timeout,
+        )
+        .await
+    }
+}
 
 /// Bodies up to this size are read whole even when they could stream, so the classifier
 /// (and rules) see their parameters: S3 bucket policies, ACLs, DeleteObjects key lists.
@@ -55,11 +161,11 @@ pub enum PayloadKind {
 impl PayloadKind {
     /// From the signature alone for a presigned request (S3: unsigned; others: the body
     /// bytes), else from `x-amz-content-sha256`. aws-chunked bodies are S3's only.
-    fn of(parts: &Parts, presigned: bool, s3: bool) -> Result<PayloadKind, AwsError> {
+    fn of(parts: &Parts, presigned: bool, s3: bool) -> Result<PayloadKind, CloudError> {
         let declared = parts.headers.get("x-amz-content-sha256");
         if presigned {
             if declared.is_some() {
-                return Err(AwsError::new(
+                return Err(CloudError::new(
                     StatusCode::BAD_REQUEST,
                     "InvalidRequest",
                     "a presigned request cannot declare x-amz-content-sha256: its signature does not cover it",
@@ -86,14 +192,14 @@ impl PayloadKind {
                 PayloadKind::Hash(hash.to_ascii_lowercase())
             }
             other if other.starts_with("STREAMING-AWS4-ECDSA") => {
-                return Err(AwsError::new(
+                return Err(CloudError::new(
                     StatusCode::BAD_REQUEST,
                     "InvalidRequest",
                     "SigV4a streaming signatures are not accepted; sign with SigV4 (AWS4-HMAC-SHA256)",
                 ));
             }
             other => {
-                return Err(AwsError::new(
+                return Err(CloudError::new(
                     StatusCode::BAD_REQUEST,
                     "InvalidArgument",
                     format!(
@@ -108,7 +214,7 @@ impl PayloadKind {
                 PayloadKind::SignedChunks { .. } | PayloadKind::UnsignedChunks
             )
         {
-            return Err(AwsError::new(
+            return Err(CloudError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequest",
                 format!(
@@ -146,17 +252,13 @@ pub struct Identity {
 
 /// Phase `identify`: the request must be SigV4-signed with an agent's access key. Nothing
 /// of the body has been read yet: strangers cost Airlock no buffering.
-pub fn identify(
-    parts: &Parts,
-    host: &str,
-    agents: &Directory,
-    shape: ErrorShape,
-) -> Result<Identity, Refusal> {
+fn identify(parts: &Parts, host: &str, agents: &Directory) -> Result<Identity, Refusal> {
     let view = view(parts, host, &[]);
-    let signature = sigv4::parse(&view).map_err(|e| verify_error(&e, shape))?;
+    let signature = sigv4::parse(&view).map_err(|e| verify_error(&e))?;
     let key = signature.access_key_id;
     let Some((agent, secret)) = agents.lookup(key) else {
-        let message = if key.starts_with("AKIA") || key.starts_with("ASIA") {
+        let cloud_key = key.starts_with("AKIA") || key.starts_with("ASIA");
+        let message = if cloud_key {
             format!(
                 "The access key id {key} is an AWS key, not an Airlock agent key. Agents hold only \
                  the keys `airlock agents add` issues ({KEY_ID_PREFIX}…); requests signed with \
@@ -167,15 +269,18 @@ pub fn identify(
                 "The access key id {key} is not an Airlock agent key (unknown, rotated or removed)."
             )
         };
-        return Err(
-            AwsError::new(StatusCode::FORBIDDEN, "InvalidClientTokenId", message)
-                .shaped(shape)
-                .into(),
-        );
+        return Err(Refusal::Auth {
+            kind: if cloud_key {
+                AuthKind::CloudCredential
+            } else {
+                AuthKind::Unknown
+            },
+            error: CloudError::new(StatusCode::FORBIDDEN, "InvalidClientTokenId", message),
+        });
     };
     let presigned = signature.expires.is_some();
     let s3 = sigv4::is_s3(signature.service);
-    let payload = PayloadKind::of(parts, presigned, s3).map_err(|e| e.shaped(shape))?;
+    let payload = PayloadKind::of(parts, presigned, s3).map_err(Refusal::Invalid)?;
     Ok(Identity {
         agent,
         secret,
@@ -185,33 +290,14 @@ pub fn identify(
     })
 }
 
-/// A request body as far as the pipeline has read it.
-pub enum RequestBody {
-    /// Read whole (and, for a declared hash, already checked).
-    Whole(Bytes),
-    /// Still streaming from the agent.
-    Streaming(Incoming),
-}
-
-impl RequestBody {
-    /// The bytes the classifier and verification see (none for a streaming body).
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            RequestBody::Whole(bytes) => bytes,
-            RequestBody::Streaming(_) => &[],
-        }
-    }
-}
-
 /// Phase `read_body`: read the body whole where its signature needs it, or where it is
 /// small; leave large uploads streaming.
-pub async fn read_body(
+async fn read_body(
     parts: &Parts,
     body: Incoming,
     identity: &Identity,
     max_buffered: usize,
-    idle: std::time::Duration,
-    shape: ErrorShape,
+    idle: Duration,
 ) -> Result<RequestBody, Refusal> {
     if body.is_end_stream() {
         return Ok(RequestBody::Whole(Bytes::new()));
@@ -235,15 +321,14 @@ pub async fn read_body(
         return Ok(RequestBody::Streaming(body));
     }
     let too_large = || {
-        AwsError::new(
+        Refusal::Invalid(CloudError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",
             format!(
                 "The request body is larger than {max_buffered} bytes, the most Airlock reads to \
                  verify a signature over the body (limits.max_buffered_body)"
             ),
-        )
-        .shaped(shape)
+        ))
     };
     if length.is_some_and(|n| n > max_buffered as u64) {
         // The answer only reaches a client still sending if the body is read: dropped
@@ -254,14 +339,14 @@ pub async fn read_body(
                 .collect()
                 .await;
         });
-        return Err(too_large().into());
+        return Err(too_large());
     }
     let bytes = Limited::new(TimeoutBody::new(idle, body), max_buffered)
         .collect()
         .await
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
-                Refusal::from(too_large())
+                too_large()
             } else {
                 Refusal::BodyRead(e.to_string())
             }
@@ -270,13 +355,14 @@ pub async fn read_body(
     if let PayloadKind::Hash(expected) = payload
         && hex::encode(Sha256::digest(&bytes)) != *expected
     {
-        return Err(AwsError::new(
-            StatusCode::BAD_REQUEST,
-            "XAmzContentSHA256Mismatch",
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-        )
-        .shaped(shape)
-        .into());
+        return Err(Refusal::Auth {
+            kind: AuthKind::Mismatch,
+            error: CloudError::new(
+                StatusCode::BAD_REQUEST,
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
+        });
     }
     Ok(RequestBody::Whole(bytes))
 }
@@ -292,15 +378,14 @@ pub struct Verified {
 }
 
 /// Phase `authenticate`: the signature must be the agent's, made within 5 minutes.
-pub fn authenticate(
+fn authenticate(
     parts: &Parts,
     host: &str,
     body: &RequestBody,
     identity: &Identity,
-    shape: ErrorShape,
 ) -> Result<Verified, Refusal> {
     let view = view(parts, host, body.bytes());
-    let fail = |e: VerifyError| verify_error(&e, shape);
+    let fail = |e: VerifyError| verify_error(&e);
     let signature = sigv4::parse(&view).map_err(fail)?;
     sigv4::verify(
         &view,
@@ -323,35 +408,22 @@ pub fn authenticate(
     })
 }
 
-/// Why a streamed body was cut: set by the body as it fails its check, read by the
-/// pipeline when forwarding fails.
-pub type BodyVerdict = Arc<std::sync::OnceLock<AwsError>>;
-
-impl Verified {
-    /// The headers the agent signed (lower-case).
-    pub fn signed_headers(&self) -> &[String] {
-        &self.signed_headers
-    }
-}
-
 /// Phase `sign`: replace the agent's signature with one made with its role session, and
 /// wrap a streaming body so that what reaches the upstream is exactly what was signed
 /// (with the verdict slot its check reports a failure in).
-#[allow(clippy::too_many_arguments)]
-pub async fn sign(
+async fn sign(
     parts: &mut Parts,
     host: &str,
     body: RequestBody,
     identity: &Identity,
     verified: &Verified,
     broker: &Broker,
-    idle: std::time::Duration,
-    shape: ErrorShape,
-) -> Result<(ProxyBody, Option<BodyVerdict>), Refusal> {
+    idle: Duration,
+) -> Result<Signed, Refusal> {
     let session = broker
         .session(&identity.agent)
         .await
-        .map_err(|e| credentials_error(&e, &identity.agent, shape))?;
+        .map_err(|e| credentials_error(&e, &identity.agent))?;
     let credentials = SigningCredentials {
         access_key_id: &session.access_key_id,
         secret: session.secret.expose(),
@@ -394,7 +466,10 @@ pub async fn sign(
             let body = Full::new(bytes)
                 .map_err(|never| match never {})
                 .boxed_unsync();
-            return Ok((body, None));
+            return Ok(Signed {
+                body,
+                verdict: None,
+            });
         }
         RequestBody::Streaming(incoming) => TimeoutBody::new(idle, incoming).boxed_unsync(),
     };
@@ -422,7 +497,10 @@ pub async fn sign(
             resigned_chunks(streaming, ChunkResigner::new(agent, session, *trailer)).boxed_unsync()
         }
         PayloadKind::Signed | PayloadKind::Unsigned | PayloadKind::UnsignedChunks => {
-            return Ok((streaming, None));
+            return Ok(Signed {
+                body: streaming,
+                verdict: None,
+            });
         }
     };
     let verdict = BodyVerdict::default();
@@ -430,44 +508,44 @@ pub async fn sign(
     let body = body
         .map_err(move |e: BoxError| {
             if let Some(failure) = e.downcast_ref::<BodyError>() {
-                let _ = slot.set(body_error(failure, shape));
+                let _ = slot.set(body_error(failure));
             }
             e
         })
         .boxed_unsync();
-    Ok((body, Some(verdict)))
+    Ok(Signed {
+        body,
+        verdict: Some(verdict),
+    })
 }
 
 /// A streamed body that failed its check, as the agent is told.
-fn body_error(error: &BodyError, shape: ErrorShape) -> AwsError {
-    let (status, code) = match error {
-        BodyError::Sha256Mismatch => (StatusCode::BAD_REQUEST, "XAmzContentSHA256Mismatch"),
-        BodyError::Chunk(ChunkError::SignatureDoesNotMatch) => {
-            (StatusCode::FORBIDDEN, "SignatureDoesNotMatch")
-        }
-        BodyError::Chunk(_) => (StatusCode::BAD_REQUEST, "IncompleteBody"),
-        BodyError::Read(_) => (StatusCode::BAD_REQUEST, "RequestTimeout"),
+fn body_error(error: &BodyError) -> BodyFailure {
+    let (auth, status, code) = match error {
+        BodyError::Sha256Mismatch => (
+            Some(AuthKind::Mismatch),
+            StatusCode::BAD_REQUEST,
+            "XAmzContentSHA256Mismatch",
+        ),
+        BodyError::Chunk(ChunkError::SignatureDoesNotMatch) => (
+            Some(AuthKind::Mismatch),
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+        ),
+        BodyError::Chunk(_) => (None, StatusCode::BAD_REQUEST, "IncompleteBody"),
+        BodyError::Read(_) => (None, StatusCode::BAD_REQUEST, "RequestTimeout"),
     };
-    AwsError::new(
-        status,
-        code,
-        format!("{error}; the upload was cut before it reached AWS complete"),
-    )
-    .shaped(shape)
-}
-
-/// The view of a request the classifier and the verifier read.
-pub fn view<'a>(parts: &'a Parts, host: &'a str, body: &'a [u8]) -> RequestView<'a> {
-    RequestView {
-        method: &parts.method,
-        uri: &parts.uri,
-        headers: &parts.headers,
-        host,
-        body,
+    BodyFailure {
+        auth,
+        error: CloudError::new(
+            status,
+            code,
+            format!("{error}; the upload was cut before it reached AWS complete"),
+        ),
     }
 }
 
-fn verify_error(error: &VerifyError, shape: ErrorShape) -> Refusal {
+fn verify_error(error: &VerifyError) -> Refusal {
     let status = match error {
         VerifyError::Malformed(_) | VerifyError::Unsupported(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::FORBIDDEN,
@@ -483,36 +561,37 @@ fn verify_error(error: &VerifyError, shape: ErrorShape) -> Refusal {
         }
         other => other.to_string(),
     };
-    AwsError::new(status, error.code(), message)
-        .shaped(shape)
-        .into()
+    let kind = match error {
+        VerifyError::Unsigned => AuthKind::Missing,
+        VerifyError::Malformed(_) => AuthKind::Malformed,
+        VerifyError::Unsupported(_) => AuthKind::Unsupported,
+        VerifyError::SignatureDoesNotMatch => AuthKind::Mismatch,
+        VerifyError::RequestTimeTooSkewed { .. } | VerifyError::Expired(_) => AuthKind::Expired,
+    };
+    Refusal::Auth {
+        kind,
+        error: CloudError::new(status, error.code(), message),
+    }
 }
 
 /// The agent learns which role failed and whether to retry; STS's own words (which name
 /// Airlock's identity and account) go to Airlock's log only.
-fn credentials_error(error: &CredentialsError, agent: &Agent, shape: ErrorShape) -> Refusal {
+fn credentials_error(error: &CredentialsError, agent: &Agent) -> Refusal {
     tracing::warn!(agent = %agent.name, role = %agent.role, error = %error,
         "no credentials for the agent's role");
-    let (status, code, message) = if error.is_transient() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            format!(
-                "Airlock cannot obtain credentials for role {} right now; retry later \
-                 (details in Airlock's log)",
-                agent.role
-            ),
+    let transient = error.is_transient();
+    let message = if transient {
+        format!(
+            "Airlock cannot obtain credentials for role {} right now; retry later \
+             (details in Airlock's log)",
+            agent.role
         )
     } else {
-        (
-            StatusCode::FORBIDDEN,
-            "AccessDenied",
-            format!(
-                "Airlock cannot assume role {} for agent `{}`: STS refused (details in \
-                 Airlock's log)",
-                agent.role, agent.name
-            ),
+        format!(
+            "Airlock cannot assume role {} for agent `{}`: STS refused (details in \
+             Airlock's log)",
+            agent.role, agent.name
         )
     };
-    AwsError::new(status, code, message).shaped(shape).into()
+    Refusal::Credentials { transient, message }
 }

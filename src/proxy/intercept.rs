@@ -84,6 +84,7 @@ impl Proxy {
             id: self.next_id(),
             peer,
             scheme: self.pipeline.upstream().scheme_for(&host),
+            cloud: crate::cloud::Cloud::for_host(&host),
             host,
             authority,
             host_header,

@@ -29,8 +29,10 @@ macro_rules! serve_until_drained {
 }
 
 mod aws;
+mod gcp;
 mod intercept;
 pub mod pipeline;
+pub mod plug;
 pub mod refusal;
 pub mod upstream;
 

@@ -3,20 +3,23 @@
 //! | phase        | job                                                                |
 //! |--------------|--------------------------------------------------------------------|
 //! | parse        | exactly one `Host` (or `:authority`), naming the CONNECT host      |
-//! | identify     | the signature's access key → an agent ([`super::aws`])             |
+//! | identify     | the request's credential → an agent (the cloud's plug)             |
 //! | read_body    | read whole what must be verified or inspected; large uploads stream |
 //! | classify     | what the call does ([`crate::cloud`]); shapes every later error     |
-//! | authenticate | the agent's signature verified with its secret                     |
+//! | authenticate | the agent's credential proven (the cloud's plug)                   |
 //! | decide       | the rules in force: allow, deny, or approve ([`crate::rules`])      |
 //! | audit        | the decision record durably written ([`crate::audit`])             |
-//! | hold         | approve decisions: parked until reviewers decide, up to the rule's hold ([`crate::approvals`]) |
-//! | sign         | re-signed with the agent's short-lived role session                |
+//! | hold         | approve decisions: parked until reviewers decide, up to the rule's hold ([`crate::approvals`]); bound to the plug's fingerprint |
+//! | sign         | the agent's credential replaced by a short-lived one (the cloud's plug) |
 //! | forward      | to the upstream, hop-by-hop headers dropped; streams both ways     |
 //! | record       | the one place each outcome is logged, counted and audited          |
 //!
-//! Each phase returns `Result<_, Refusal>`, and a refusal at any phase ends in `record`
-//! like a success. Nothing reaches the upstream unless every phase before `forward`
-//! passed.
+//! The cloud was decided once, when the CONNECT host was accepted ([`ConnCtx::cloud`]);
+//! [`Pipeline::handle`] picks that cloud's [`CloudPlug`] and [`Pipeline::run`] calls its
+//! phases in order, never asking which cloud it runs. Each phase returns
+//! `Result<_, Refusal>` (cloud-neutral), and a refusal at any phase ends in `record` like a
+//! success, rendered in the cloud's error shape. Nothing reaches the upstream unless every
+//! phase before `forward` passed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,14 +35,16 @@ use hyper::body::Incoming;
 use tower_http::timeout::TimeoutBody;
 
 use super::ProxyBody;
-use super::aws;
-use super::refusal::{AwsError, Origin, Refusal};
+use super::aws::Aws;
+use super::gcp::Gcp;
+use super::plug::{CloudPlug, Signed, view};
+use super::refusal::{Origin, Refusal, Style};
 use super::upstream::Upstream;
 use crate::agents::{Agent, Directory};
 use crate::approvals::{Approval, Approvals, Held, unix_now};
 use crate::audit::AuditLog;
-use crate::cloud::Classification;
 use crate::cloud::aws::errors::ErrorShape;
+use crate::cloud::{Classification, Cloud};
 use crate::credentials::Broker;
 use crate::metrics::{Metrics, status_class};
 use crate::rules::{Decision, Effect, LiveRules, Subject};
@@ -51,6 +56,8 @@ pub struct ConnCtx {
     pub peer: SocketAddr,
     /// The CONNECT host, lower-case; SNI was checked against it.
     pub host: String,
+    /// The cloud of `host`: whose phases every request on this connection runs.
+    pub cloud: Cloud,
     /// `host` as an authority and a header value, built once per connection.
     pub authority: Authority,
     pub host_header: HeaderValue,
@@ -67,6 +74,8 @@ struct Exchange {
     /// Only its path is logged: query strings can carry presigned credentials.
     uri: Uri,
     started: Instant,
+    /// How the agent's client reads errors, as far as the phases know.
+    style: Style,
     agent: Option<Arc<Agent>>,
     classification: Option<Classification>,
     /// The rules' effect and deciding rule (`default` when none did).
@@ -101,13 +110,13 @@ pub struct PipelineDeps {
 pub struct Pipeline {
     upstream: Upstream,
     metrics: Arc<Metrics>,
-    agents: Arc<Directory>,
-    broker: Broker,
     rules: Arc<LiveRules>,
     audit: Arc<AuditLog>,
     approvals: Arc<Approvals>,
     body_idle_timeout: Duration,
-    max_buffered_body: usize,
+    /// Each cloud's phases.
+    aws: Aws,
+    gcp: Gcp,
 }
 
 impl Pipeline {
@@ -130,13 +139,17 @@ impl Pipeline {
         Pipeline {
             upstream,
             metrics,
-            agents,
-            broker,
             rules,
             audit,
             approvals,
             body_idle_timeout,
-            max_buffered_body,
+            aws: Aws {
+                agents,
+                broker,
+                max_buffered_body,
+                body_idle_timeout,
+            },
+            gcp: Gcp,
         }
     }
 
@@ -151,6 +164,7 @@ impl Pipeline {
             method: request.method().clone(),
             uri: request.uri().clone(),
             started: Instant::now(),
+            style: Style::Aws(ErrorShape::RestJson),
             agent: None,
             classification: None,
             decision: None,
@@ -158,53 +172,46 @@ impl Pipeline {
             approval: None,
             upstream_latency: None,
         };
-        let outcome = self.run(request, conn, &mut exchange).await;
+        // The one place the cloud is looked at: its plug runs every cloud-specific phase.
+        let outcome = match conn.cloud {
+            Cloud::Aws => self.run(&self.aws, request, conn, &mut exchange).await,
+            Cloud::Gcp => self.run(&self.gcp, request, conn, &mut exchange).await,
+        };
         self.record(conn, &exchange, &outcome);
-        outcome.unwrap_or_else(|refusal| refusal.into_response(&format!("{:016x}", exchange.id)))
+        outcome.unwrap_or_else(|refusal| {
+            refusal.into_response(exchange.style, &format!("{:016x}", exchange.id))
+        })
     }
 
-    async fn run(
+    async fn run<P: CloudPlug>(
         &self,
+        plug: &P,
         request: Request<Incoming>,
         conn: &ConnCtx,
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, Refusal> {
-        let request = parse(request, conn)?;
-        if is_google(&conn.host) {
-            return Err(Refusal::Unsupported(format!(
-                "{} is a Google Cloud API; Airlock does not authenticate Google Cloud calls yet, \
-                 so it forwards none",
-                conn.host
-            )));
-        }
         let (mut parts, body) = request.into_parts();
+        exchange.style = plug.style(&parts, conn);
+        parse(&parts, conn)?;
         let host = conn.host.as_str();
-        let mut shape = ErrorShape::guess(&aws::view(&parts, host, &[]));
 
-        let identity = aws::identify(&parts, host, &self.agents, shape)?;
-        exchange.agent = Some(Arc::clone(&identity.agent));
-        let body = aws::read_body(
-            &parts,
-            body,
-            &identity,
-            self.max_buffered_body,
-            self.body_idle_timeout,
-            shape,
-        )
-        .await?;
+        let identity = plug.identify(&parts, conn)?;
+        exchange.agent = Some(Arc::clone(P::agent(&identity)));
+        let body = plug.read_body(&parts, body, &identity).await?;
 
-        let classification = crate::cloud::aws::classify(&aws::view(&parts, host, body.bytes()));
+        let classification = plug.classify(&view(&parts, host, body.bytes()));
         if let Some(call) = classification.call() {
-            shape = ErrorShape::for_protocol(call.protocol);
+            exchange.style = plug.style_for(call, exchange.style);
         }
         let classification = exchange.classification.insert(classification);
 
-        let verified = aws::authenticate(&parts, host, &body, &identity, shape)?;
+        let verified = plug.authenticate(&parts, conn, &body, &identity)?;
+        let agent = P::agent(&identity);
         let rules = self.rules.current();
         let decision = rules.decide(
             classification,
             &Subject {
-                agent: &identity.agent,
+                agent,
                 now: unix_now(),
             },
         );
@@ -219,24 +226,24 @@ impl Pipeline {
                 .map(|s| s.chars().take(MAX_REASON).collect::<String>())
         });
         let fingerprint = (decision.effect == Effect::Approve).then(|| {
-            crate::approvals::fingerprint(
-                &identity.agent.name,
-                &parts.method,
-                host,
-                &parts.uri,
-                &parts.headers,
-                verified.signed_headers(),
+            plug.fingerprint(
+                &parts,
+                conn,
+                &body,
+                &identity,
+                &verified,
                 classification.call(),
             )
         });
         // Phase `audit`: the decision is on disk before anything is forwarded (or refused).
         let entry = audit_entry(
             exchange.id,
-            &identity.agent,
+            agent,
+            conn.cloud,
             classification,
             &decision,
             &rules.version,
-            fingerprint.as_deref(),
+            fingerprint.as_ref(),
         );
         let written = Instant::now();
         let durable = self.audit.append_durable(entry).await;
@@ -246,27 +253,15 @@ impl Pipeline {
         if let Err(e) = durable {
             self.metrics.audit_write_failures_total.inc();
             tracing::error!(error = %e, "audit write failed: refusing the request");
-            return Err(AwsError::new(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "Airlock cannot write its audit log, so it forwards nothing; retry later",
-            )
-            .shaped(shape)
-            .into());
+            return Err(Refusal::AuditUnavailable);
         }
         exchange.audited = true;
-        decide(&decision, shape)?;
+        decide(&decision)?;
         if let Some(fingerprint) = fingerprint {
             // Phase `hold`: park until reviewers decide, or the rule's hold runs out.
             let approval = self
                 .approvals
-                .hold(
-                    fingerprint,
-                    &identity.agent,
-                    classification,
-                    &decision,
-                    reason,
-                )
+                .hold(fingerprint, agent, classification, &decision, reason)
                 .await;
             let outcome = match &approval {
                 Ok(Held::Go(_)) => "go",
@@ -279,7 +274,7 @@ impl Pipeline {
                 .held_calls_total
                 .with_label_values(&[outcome])
                 .inc();
-            let approval = held(approval, &decision, shape)?;
+            let approval = held(approval)?;
             exchange.approval = Some((
                 approval.id.clone(),
                 approval
@@ -297,17 +292,9 @@ impl Pipeline {
             parts.headers.insert(HOST, conn.host_header.clone());
         }
         strip_hop_by_hop(&mut parts.headers);
-        let (body, verdict) = aws::sign(
-            &mut parts,
-            host,
-            body,
-            &identity,
-            &verified,
-            &self.broker,
-            self.body_idle_timeout,
-            shape,
-        )
-        .await?;
+        let Signed { body, verdict } = plug
+            .sign(&mut parts, conn, body, &identity, &verified)
+            .await?;
         let forwarded = self.forward(parts, body, conn, exchange).await;
         // The agent's body failed its check as it streamed (hash, chunk signature): the
         // upload was cut, and that, not the upstream's reaction, is what the agent hears.
@@ -367,7 +354,7 @@ impl Pipeline {
         let m = &self.metrics;
         let status = match outcome {
             Ok(response) => response.status(),
-            Err(refusal) => refusal.status(),
+            Err(refusal) => refusal.status(exchange.style),
         };
         let elapsed = exchange.started.elapsed();
         let class = status_class(status.as_u16());
@@ -391,10 +378,8 @@ impl Pipeline {
                     };
                     m.upstream_errors_total.with_label_values(&[kind]).inc();
                 }
-                if let Refusal::Aws(e) = refusal
-                    && AUTH_CODES.contains(&e.code)
-                {
-                    m.auth_failures_total.with_label_values(&[e.code]).inc();
+                if let Refusal::Auth { error, .. } = refusal {
+                    m.auth_failures_total.with_label_values(&[error.code]).inc();
                 }
                 (refusal.code(), refusal.to_string())
             }
@@ -427,6 +412,7 @@ impl Pipeline {
                 request_id: format!("{:016x}", exchange.id),
                 agent: agent.map(|a| a.name.clone()),
                 owner: agent.map(|a| a.owner.clone()),
+                cloud: Some(conn.cloud.as_str().to_string()),
                 service: (!service.is_empty()).then(|| service.to_string()),
                 operation: (!operation.is_empty()).then(|| operation.to_string()),
                 outcome: Some(match outcome {
@@ -448,8 +434,9 @@ impl Pipeline {
             request_id = format_args!("{:016x}", exchange.id),
             agent.addr = %conn.peer,
             agent.name = exchange.agent.as_ref().map_or("", |a| a.name.as_str()),
-            aws.service = service,
-            aws.operation = operation,
+            call.cloud = conn.cloud.as_str(),
+            call.service = service,
+            call.operation = operation,
             decision.effect = effect,
             decision.rule = rule,
             http.host = %conn.host,
@@ -468,13 +455,13 @@ impl Pipeline {
 /// Phase `parse`: the request must carry exactly one `Host` (HTTP/1.1) or an
 /// `:authority` (HTTP/2), and every name it gives must be the CONNECT host. Otherwise a
 /// client could tunnel to one host and address another (request smuggling past rules).
-fn parse(request: Request<Incoming>, conn: &ConnCtx) -> Result<Request<Incoming>, Refusal> {
-    let mut hosts = request.headers().get_all(HOST).iter();
+fn parse(request: &Parts, conn: &ConnCtx) -> Result<(), Refusal> {
+    let mut hosts = request.headers.get_all(HOST).iter();
     let host = hosts.next();
     if hosts.next().is_some() {
         return Err(Refusal::DuplicateHost);
     }
-    let authority = request.uri().authority();
+    let authority = request.uri.authority();
     if host.is_none() && !(conn.h2 && authority.is_some()) {
         return Err(Refusal::MissingHost);
     }
@@ -493,7 +480,7 @@ fn parse(request: Request<Incoming>, conn: &ConnCtx) -> Result<Request<Incoming>
     {
         return Err(mismatch(authority.as_str()));
     }
-    Ok(request)
+    Ok(())
 }
 
 /// `value` is `host` or `host:443`, in any case.
@@ -506,10 +493,11 @@ fn names_host(value: &str, host: &str) -> bool {
 fn audit_entry(
     id: u64,
     agent: &Agent,
+    cloud: Cloud,
     classification: &Classification,
     decision: &Decision,
     rules_version: &str,
-    fingerprint: Option<&str>,
+    fingerprint: Option<&crate::cloud::Fingerprint>,
 ) -> crate::audit::Entry {
     let call = classification.call();
     crate::audit::Entry {
@@ -521,7 +509,7 @@ fn audit_entry(
         request_id: format!("{id:016x}"),
         agent: Some(agent.name.clone()),
         owner: Some(agent.owner.clone()),
-        cloud: Some("aws".into()),
+        cloud: Some(cloud.as_str().into()),
         service: call.map(|c| c.service.to_string()),
         operation: call.map(|c| c.operation.to_string()),
         actions: call.map_or_else(Vec::new, |c| {
@@ -532,7 +520,8 @@ fn audit_entry(
             .map(|c| crate::audit::line_hash(&serde_json::to_vec(&c.params).unwrap_or_default())),
         rule: Some(decision.rule.clone().unwrap_or_else(|| "default".into())),
         rules_version: Some(rules_version.to_string()),
-        fingerprint: fingerprint.map(str::to_string),
+        fingerprint: fingerprint.map(|f| f.hash.clone()),
+        body_binding: fingerprint.map(|f| f.body.as_str().to_string()),
         outcome: None,
         approval_id: None,
         approvers: Vec::new(),
@@ -543,104 +532,37 @@ fn audit_entry(
 pub const REASON_HEADER: &str = "x-airlock-reason";
 const MAX_REASON: usize = 1000;
 
-/// How a held call ends, as the agent hears it: go on, or an AccessDenied that says what
-/// is pending and how to wait, who denied and why, or that it expired.
-fn held(
-    outcome: Result<Held, crate::approvals::VoteError>,
-    decision: &Decision,
-    shape: ErrorShape,
-) -> Result<Approval, Refusal> {
-    let denied = |text: String| -> Refusal {
-        AwsError::new(http::StatusCode::FORBIDDEN, "AccessDenied", text)
-            .shaped(shape)
-            .into()
-    };
-    let rule = decision.rule.as_deref().unwrap_or("default");
-    let message = decision
-        .message
-        .as_deref()
-        .map(|m| format!(" {m}"))
-        .unwrap_or_default();
+/// How a held call ends, as the agent hears it: go on, or a refusal that says what is
+/// pending and how to wait, who denied and why, or that it expired.
+fn held(outcome: Result<Held, crate::approvals::VoteError>) -> Result<Approval, Refusal> {
     match outcome {
         Ok(Held::Go(approval)) => Ok(approval),
-        Ok(Held::Pending(a)) => {
-            let approvals = a.votes.iter().filter(|v| v.approve).count();
-            Err(denied(format!(
-                "This call needs approval (rule `{rule}`).{message} Approval {id} is pending \
-                 ({approvals} of {quorum} approvals from {groups}). Wait for it with \
-                 `airlock approvals wait {id}` (or GET /v1/approvals/{id}/wait on Airlock's \
-                 control address), then run the same call again.",
-                id = a.id,
-                quorum = a.quorum,
-                groups = a.groups.join(" or "),
-            )))
-        }
-        Ok(Held::Denied(a)) => {
-            let by: Vec<String> = a
-                .votes
-                .iter()
-                .filter(|v| !v.approve)
-                .map(|v| match &v.reason {
-                    Some(r) => format!("{}: {r}", v.approver),
-                    None => v.approver.clone(),
-                })
-                .collect();
-            Err(denied(format!(
-                "Approval {} for this call was denied by {}.",
-                a.id,
-                by.join("; ")
-            )))
-        }
-        Ok(Held::Expired(a)) => Err(denied(format!(
-            "Approval {} for this call expired without a decision; a new call asks again.",
-            a.id
-        ))),
+        Ok(Held::Pending(approval)) => Err(Refusal::Pending {
+            approval: Box::new(approval),
+        }),
+        Ok(Held::Denied(approval)) => Err(Refusal::Rejected {
+            approval: Box::new(approval),
+        }),
+        Ok(Held::Expired(approval)) => Err(Refusal::Expired {
+            approval: Box::new(approval),
+        }),
         Err(e) => {
             tracing::error!(error = %e, "approvals store failed");
-            Err(AwsError::new(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "Airlock cannot reach its approvals store; retry later",
-            )
-            .shaped(shape)
-            .into())
+            Err(Refusal::StoreUnavailable)
         }
     }
 }
 
 /// Phase `decide`: what the rules said, as the agent hears it: a denial ends here; an
 /// approval requirement goes on to `hold`.
-fn decide(decision: &Decision, shape: ErrorShape) -> Result<(), Refusal> {
-    let rule = decision.rule.as_deref().unwrap_or("default");
-    let message = decision
-        .message
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default();
-    let text = match decision.effect {
-        Effect::Allow | Effect::Approve => return Ok(()),
-        Effect::Deny => format!("Airlock denied this call (rule `{rule}`){message}"),
-    };
-    Err(
-        AwsError::new(http::StatusCode::FORBIDDEN, "AccessDenied", text)
-            .shaped(shape)
-            .into(),
-    )
-}
-
-/// Codes of requests refused because the agent could not be authenticated.
-const AUTH_CODES: [&str; 6] = [
-    "InvalidClientTokenId",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-    "RequestTimeTooSkewed",
-    "XAmzContentSHA256Mismatch",
-];
-
-/// Google Cloud API hosts: intercepted, but not yet authenticated, so never forwarded.
-fn is_google(host: &str) -> bool {
-    host == "googleapis.com" || host.ends_with(".googleapis.com")
+fn decide(decision: &Decision) -> Result<(), Refusal> {
+    match decision.effect {
+        Effect::Allow | Effect::Approve => Ok(()),
+        Effect::Deny => Err(Refusal::Denied {
+            rule: decision.rule.clone().unwrap_or_else(|| "default".into()),
+            message: decision.message.clone(),
+        }),
+    }
 }
 
 const HOP_BY_HOP: [&str; 9] = [

@@ -17,6 +17,7 @@ pub mod chunked;
 pub mod decode;
 pub mod endpoint;
 pub mod errors;
+pub mod fingerprint;
 pub mod resources;
 pub mod rest;
 pub mod sigv4;

@@ -1,0 +1,3 @@
+//! Google Cloud: errors shaped like Google's own.
+
+pub mod errors;
