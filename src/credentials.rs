@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_sts::types::Tag;
 use dashmap::DashMap;
+use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::agents::{Agent, Secret};
@@ -119,8 +120,8 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-impl From<&crate::config::CredentialsConfig> for BrokerSettings {
-    fn from(config: &crate::config::CredentialsConfig) -> Self {
+impl From<&CredentialsConfig> for BrokerSettings {
+    fn from(config: &CredentialsConfig) -> Self {
         BrokerSettings {
             region: config.region.clone(),
             sts_endpoint: config.sts_endpoint.clone(),
@@ -278,5 +279,36 @@ impl Broker {
             role: agent.role.clone(),
             owner: agent.owner.clone(),
         })
+    }
+}
+
+pub const DEFAULT_CREDENTIALS_REGION: &str = "us-east-1";
+
+/// How Airlock obtains the short-lived credentials it signs agents' calls with. Its own
+/// base credentials come from the standard AWS chain (environment, shared profile, web
+/// identity, container, IMDS); there is deliberately no setting for them here.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// The region of Airlock's STS client.
+    pub region: String,
+    /// An STS endpoint URL instead of AWS's (VPC endpoints, tests).
+    pub sts_endpoint: Option<String>,
+    /// Lifetime of each agent's AssumeRole session (STS allows 15m to 12h).
+    #[serde(with = "humantime_serde")]
+    pub session_duration: Duration,
+    /// A cached session is replaced this long before it expires.
+    #[serde(with = "humantime_serde")]
+    pub refresh_before: Duration,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        CredentialsConfig {
+            region: DEFAULT_CREDENTIALS_REGION.to_string(),
+            sts_endpoint: None,
+            session_duration: DEFAULT_SESSION_DURATION,
+            refresh_before: DEFAULT_REFRESH_BEFORE,
+        }
     }
 }

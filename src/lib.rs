@@ -45,6 +45,7 @@ pub mod config;
 pub mod control;
 pub mod credentials;
 pub mod explain;
+pub mod health;
 pub mod hosts;
 pub mod init;
 pub mod keyfile;

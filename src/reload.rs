@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use prometheus::IntCounterVec;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::Health;
+use crate::health::Health;
 
 /// How often watched files are checked.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);

@@ -14,8 +14,9 @@ use crate::approvals::{Approvals, Approver, Approvers, Store};
 use crate::audit::{AuditLog, AuditSettings};
 use crate::channels::Channels;
 use crate::config::Config;
-use crate::control::{Control, Health};
+use crate::control::Control;
 use crate::credentials::{Broker, BrokerSettings};
+use crate::health::Health;
 use crate::hosts::{HostPolicy, HostSuffix};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
@@ -157,8 +158,14 @@ impl Server {
             config.limits.clone(),
         ));
         let channels = Arc::new(
-            Channels::new(config, Arc::clone(&approvals), Arc::clone(&metrics))
-                .map_err(|e| ServerError::Config(format!("channels: {e}")))?,
+            Channels::new(
+                &config.channels,
+                config.channels_base_url(),
+                |path| config.resolve(path),
+                Arc::clone(&approvals),
+                Arc::clone(&metrics),
+            )
+            .map_err(|e| ServerError::Config(format!("channels: {e}")))?,
         );
         let control = Arc::new(Control {
             metrics,

@@ -5,10 +5,35 @@
 //! the writer is lossless (under overload it applies back-pressure rather than dropping
 //! lines), and the returned guard flushes what is queued when `main` ends.
 
+use serde::Deserialize;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: DEFAULT_LOG_LEVEL.to_string(),
+        }
+    }
+}
 
 /// Lines queued for the writer thread before requests wait for it.
 const LOG_QUEUE_LINES: usize = 64 * 1024;

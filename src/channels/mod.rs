@@ -13,6 +13,7 @@
 //!
 //! Inbound (reviewers' clicks) is routed by [`Channels::route`] on the control listener.
 
+pub mod config;
 pub mod context;
 pub mod slack;
 pub mod teams;
@@ -34,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::approvals::{Approvals, Event, EventKind, State};
 use crate::metrics::Metrics;
 
+pub use config::ChannelsConfig;
 pub use context::Context;
 
 /// Event names, as webhooks and config spell them.
@@ -265,16 +267,18 @@ pub struct Channels {
 
 impl Channels {
     /// Build the channels `config` names (reading their secrets); nothing runs yet.
+    /// `base_url` is where reviewers reach the control listener (links in messages);
+    /// `resolve` turns a configured path into one relative to the config file.
     pub fn new(
-        config: &crate::config::Config,
+        channels: &ChannelsConfig,
+        base_url: String,
+        resolve: impl Fn(&std::path::Path) -> std::path::PathBuf,
         approvals: Arc<Approvals>,
         metrics: Arc<Metrics>,
     ) -> Result<Channels, String> {
-        let channels = &config.channels;
-        let base_url = base_url(config);
         let client = http_client()?;
         let secret = |path: &std::path::Path| {
-            crate::keyfile::read_secret(&config.resolve(path)).map_err(|e| e.to_string())
+            crate::keyfile::read_secret(&resolve(path)).map_err(|e| e.to_string())
         };
         let webhooks = channels
             .webhooks
@@ -320,7 +324,7 @@ impl Channels {
         let web = channels
             .web
             .enabled
-            .then(|| web::Web::new(config, Arc::clone(&approvals), Arc::clone(&metrics)));
+            .then(|| web::Web::new(channels, Arc::clone(&approvals), Arc::clone(&metrics)));
         Ok(Channels {
             approvals,
             metrics,
@@ -382,15 +386,4 @@ impl Channels {
         }
         Err(request)
     }
-}
-
-/// Where reviewers reach the control listener (links in messages).
-pub fn base_url(config: &crate::config::Config) -> String {
-    config
-        .channels
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.control.listen))
-        .trim_end_matches('/')
-        .to_string()
 }

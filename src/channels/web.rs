@@ -95,17 +95,17 @@ struct Reviewer {
 
 impl Web {
     pub fn new(
-        config: &crate::config::Config,
+        config: &super::ChannelsConfig,
         approvals: Arc<Approvals>,
         metrics: Arc<Metrics>,
     ) -> Web {
-        let base_origin = config.channels.base_url.as_deref().and_then(origin_of);
+        let base_origin = config.base_url.as_deref().and_then(origin_of);
         Web {
             approvals,
             metrics,
-            secure_cookie: config.channels.web.secure_cookie,
+            secure_cookie: config.web.secure_cookie,
             base_origin,
-            sessions: Sessions::new(config.channels.web.session_ttl),
+            sessions: Sessions::new(config.web.session_ttl),
         }
     }
 

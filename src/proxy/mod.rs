@@ -31,6 +31,7 @@ macro_rules! serve_until_drained {
 mod aws;
 mod gcp;
 mod intercept;
+pub mod limits;
 pub mod pipeline;
 pub mod plug;
 pub mod refusal;
@@ -55,9 +56,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Limits;
 use crate::hosts::{HostPolicy, RefuseReason, Verdict};
 use crate::metrics::Metrics;
+pub use limits::Limits;
 use pipeline::Pipeline;
 use refusal::text_response;
 

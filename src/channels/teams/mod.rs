@@ -29,9 +29,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::config::TeamsConfig;
 use super::{Context, Failure, Outbound, count_callback, refusal_reason};
 use crate::approvals::{Approval, Approvals, Event, State, VoteError};
-use crate::config::TeamsConfig;
 use crate::metrics::Metrics;
 
 /// The bot's messaging endpoint on the control listener.
