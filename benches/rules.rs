@@ -48,8 +48,10 @@ fn agent(name: &str) -> Agent {
     Agent {
         name: name.into(),
         owner: "alice@example.com".into(),
-        role: String::new(),
-        account: "123456789012".into(),
+        role: None,
+        account: Some("123456789012".into()),
+        gcp_service_account: None,
+        gcp_project: None,
         labels: BTreeMap::new(),
         access_key_id: String::new(),
         created: String::new(),

@@ -1,7 +1,9 @@
 //! Agents: who may call through Airlock, with Airlock-issued keys (never real cloud keys).
 //!
-//! `agents.yaml` lists each agent (name, owner, role, account, labels, access key id) and
-//! holds no secret, so the security team can review it. Each agent's secret is derived:
+//! `agents.yaml` lists each agent (name, owner, its cloud identities, labels, access key
+//! id) and holds no secret, so the security team can review it. An agent has an AWS
+//! identity (the IAM role Airlock assumes for it), a Google identity (the service account
+//! Airlock mints tokens of), or both. Each agent's secret is derived:
 //! `HMAC-SHA256(server key, "airlock-agent-secret-v1:" + access key id)`, where the server
 //! key is 32 random bytes in a 0600 file. Nothing secret is stored elsewhere, rotation is a
 //! new access key id, and removal deletes the entry.
@@ -55,10 +57,19 @@ pub struct Agent {
     pub name: String,
     /// The human responsible (an e-mail address); never an approver of the agent's calls.
     pub owner: String,
-    /// The IAM role Airlock assumes for this agent's calls.
-    pub role: String,
+    /// AWS: the IAM role Airlock assumes for this agent's calls (none: no AWS calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// The agent's AWS account (defaults to the role's).
-    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Google: the service account whose short-lived tokens carry this agent's calls
+    /// (none: no Google calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp_service_account: Option<String>,
+    /// The agent's Google project (defaults to the service account's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gcp_project: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     pub access_key_id: String,
@@ -190,22 +201,61 @@ impl Registry {
         &mut self,
         name: &str,
         owner: &str,
-        role: &str,
-        account: Option<&str>,
+        identities: &Identities<'_>,
         labels: BTreeMap<String, String>,
     ) -> Result<&Agent, AgentError> {
         validate_name(name)?;
         validate_owner(owner)?;
-        let role_account = validate_role(role)?;
-        let account = match account {
-            Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
-            Some(a) => {
-                return Err(AgentError::Usage(format!(
-                    "--account `{a}` is not a 12-digit AWS account id"
-                )));
+        let (role, account) = match (identities.role, identities.account) {
+            (Some(role), account) => {
+                let role_account = validate_role(role)?;
+                let account = match account {
+                    Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => {
+                        a.to_string()
+                    }
+                    Some(a) => {
+                        return Err(AgentError::Usage(format!(
+                            "--account `{a}` is not a 12-digit AWS account id"
+                        )));
+                    }
+                    None => role_account,
+                };
+                (Some(role.to_string()), Some(account))
             }
-            None => role_account,
+            (None, Some(_)) => {
+                return Err(AgentError::Usage(
+                    "--account goes with --role (the agent's AWS identity)".into(),
+                ));
+            }
+            (None, None) => (None, None),
         };
+        let (gcp_service_account, gcp_project) =
+            match (identities.gcp_service_account, identities.gcp_project) {
+                (Some(sa), project) => {
+                    let sa_project = validate_service_account(sa)?;
+                    let project = match project {
+                        Some(p) => {
+                            validate_project(p)?;
+                            Some(p.to_string())
+                        }
+                        None => sa_project,
+                    };
+                    (Some(sa.to_string()), project)
+                }
+                (None, Some(_)) => {
+                    return Err(AgentError::Usage(
+                    "--gcp-project goes with --gcp-service-account (the agent's Google identity)"
+                        .into(),
+                ));
+                }
+                (None, None) => (None, None),
+            };
+        if role.is_none() && gcp_service_account.is_none() {
+            return Err(AgentError::Usage(
+                "an agent needs a cloud identity: --role (AWS), --gcp-service-account (Google), or both"
+                    .into(),
+            ));
+        }
         if self.agents.iter().any(|a| a.name == name) {
             return Err(AgentError::Usage(format!(
                 "an agent named `{name}` exists; rotate or remove it"
@@ -214,8 +264,10 @@ impl Registry {
         let agent = Agent {
             name: name.to_string(),
             owner: owner.to_string(),
-            role: role.to_string(),
+            role,
             account,
+            gcp_service_account,
+            gcp_project,
             labels,
             access_key_id: new_key_id()?,
             created: now_rfc3339(),
@@ -347,6 +399,71 @@ fn validate_owner(owner: &str) -> Result<(), AgentError> {
     }
 }
 
+/// An agent's cloud identities, as `airlock agents add` takes them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Identities<'a> {
+    pub role: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub gcp_service_account: Option<&'a str>,
+    pub gcp_project: Option<&'a str>,
+}
+
+impl Agent {
+    /// The account (AWS) or project (Google) the agent works in, for rules that match on
+    /// it when the call itself does not name one.
+    pub fn home(&self, cloud: crate::cloud::Cloud) -> Option<&str> {
+        match cloud {
+            crate::cloud::Cloud::Aws => self.account.as_deref(),
+            crate::cloud::Cloud::Gcp => self.gcp_project.as_deref(),
+        }
+    }
+}
+
+/// A Google service account e-mail (`name@project.iam.gserviceaccount.com`, or a
+/// Google-managed `…@….gserviceaccount.com`); its project on success, when it names one.
+fn validate_service_account(email: &str) -> Result<Option<String>, AgentError> {
+    let bad = || {
+        AgentError::Usage(format!(
+            "--gcp-service-account `{email}` is not a service account e-mail \
+             (name@project.iam.gserviceaccount.com)"
+        ))
+    };
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    let valid_local = (6..=30).contains(&local.len())
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid_local && !local.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if let Some(project) = domain.strip_suffix(".iam.gserviceaccount.com") {
+        validate_project(project).map_err(|_| bad())?;
+        return Ok(Some(project.to_string()));
+    }
+    if domain.ends_with(".gserviceaccount.com") && crate::hosts::is_dns_name(domain) {
+        return Ok(None);
+    }
+    Err(bad())
+}
+
+/// A Google project id: 6–30 of lower-case letters, digits and hyphens, starting with a
+/// letter, not ending with a hyphen.
+fn validate_project(project: &str) -> Result<(), AgentError> {
+    let ok = (6..=30).contains(&project.len())
+        && project.starts_with(|c: char| c.is_ascii_lowercase())
+        && !project.ends_with('-')
+        && project
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AgentError::Usage(format!(
+            "--gcp-project `{project}` is not a Google project id"
+        )))
+    }
+}
+
 /// `arn:<partition>:iam::<12 digits>:role/<path/name>`; the account on success.
 fn validate_role(role: &str) -> Result<String, AgentError> {
     let parts: Vec<&str> = role.splitn(6, ':').collect();
@@ -399,6 +516,7 @@ fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::Cloud;
     use std::os::unix::fs::PermissionsExt;
 
     fn registry(dir: &Path) -> Registry {
@@ -413,8 +531,7 @@ mod tests {
             .add(
                 "ci-deployer",
                 "alice@example.com",
-                "arn:aws:iam::123456789012:role/ci",
-                None,
+                &aws("arn:aws:iam::123456789012:role/ci", None),
                 BTreeMap::new(),
             )
             .unwrap()
@@ -423,7 +540,10 @@ mod tests {
         assert!(id.starts_with("AIRL") && id.len() == 20, "{id}");
         r.save().unwrap();
         let mut r = registry(dir.path());
-        assert_eq!(r.by_access_key(&id).unwrap().account, "123456789012");
+        assert_eq!(
+            r.by_access_key(&id).unwrap().account.as_deref(),
+            Some("123456789012")
+        );
         let new_id = r.rotate("ci-deployer").unwrap().access_key_id.clone();
         assert_ne!(new_id, id);
         assert!(
@@ -441,38 +561,104 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut r = registry(dir.path());
         let role = "arn:aws:iam::123456789012:role/ci";
-        assert!(r.add("x y", "a@b.c", role, None, BTreeMap::new()).is_err());
-        assert!(r.add("ci", "alice", role, None, BTreeMap::new()).is_err());
-        assert!(
-            r.add(
+        let sa = "deployer@my-project.iam.gserviceaccount.com";
+        let bad: [(&str, &str, Identities<'_>); 11] = [
+            ("x y", "a@b.c", aws(role, None)),
+            ("ci", "alice", aws(role, None)),
+            ("ci", "a@b.c", aws("arn:aws:iam::123:role/ci", None)),
+            (
                 "ci",
                 "a@b.c",
-                "arn:aws:iam::123:role/ci",
-                None,
-                BTreeMap::new()
-            )
-            .is_err()
-        );
-        assert!(
-            r.add(
+                aws("arn:aws:iam::123456789012:user/ci", None),
+            ),
+            ("ci", "a@b.c", aws(role, Some("12"))),
+            ("ci", "a@b.c", Identities::default()),
+            ("ci", "a@b.c", gcp("deployer@gmail.com", None)),
+            (
                 "ci",
                 "a@b.c",
-                "arn:aws:iam::123456789012:user/ci",
-                None,
-                BTreeMap::new()
-            )
-            .is_err()
-        );
-        assert!(
-            r.add("ci", "a@b.c", role, Some("12"), BTreeMap::new())
-                .is_err()
-        );
+                gcp("x@my-project.iam.gserviceaccount.com", None),
+            ),
+            ("ci", "a@b.c", gcp(sa, Some("Not_A_Project"))),
+            (
+                "ci",
+                "a@b.c",
+                Identities {
+                    gcp_project: Some("my-project"),
+                    ..aws(role, None)
+                },
+            ),
+            (
+                "ci",
+                "a@b.c",
+                Identities {
+                    account: Some("123456789012"),
+                    ..gcp(sa, None)
+                },
+            ),
+        ];
+        for (name, owner, identities) in bad {
+            assert!(
+                r.add(name, owner, &identities, BTreeMap::new()).is_err(),
+                "{name} {owner} {identities:?}"
+            );
+        }
         assert!(r.agents().is_empty());
-        r.add("ci", "a@b.c", role, None, BTreeMap::new()).unwrap();
+        r.add("ci", "a@b.c", &aws(role, None), BTreeMap::new())
+            .unwrap();
         assert!(
-            r.add("ci", "a@b.c", role, None, BTreeMap::new()).is_err(),
+            r.add("ci", "a@b.c", &aws(role, None), BTreeMap::new())
+                .is_err(),
             "duplicate name"
         );
+    }
+
+    #[test]
+    fn an_agent_may_have_a_google_identity_an_aws_one_or_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = registry(dir.path());
+        let sa = "deployer@my-project.iam.gserviceaccount.com";
+        let google = r
+            .add("google-only", "a@b.c", &gcp(sa, None), BTreeMap::new())
+            .unwrap()
+            .clone();
+        assert_eq!(google.role, None);
+        assert_eq!(google.gcp_project.as_deref(), Some("my-project"));
+        assert_eq!(google.home(Cloud::Gcp), Some("my-project"));
+        assert_eq!(google.home(Cloud::Aws), None);
+        let both = Identities {
+            gcp_service_account: Some(sa),
+            gcp_project: Some("other-project"),
+            ..aws("arn:aws:iam::123456789012:role/ci", None)
+        };
+        let both = r
+            .add("both-clouds", "a@b.c", &both, BTreeMap::new())
+            .unwrap()
+            .clone();
+        assert_eq!(both.home(Cloud::Aws), Some("123456789012"));
+        assert_eq!(both.home(Cloud::Gcp), Some("other-project"));
+        r.save().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("agents.yaml")).unwrap();
+        assert!(text.contains("gcp_service_account: deployer@my-project.iam.gserviceaccount.com"));
+        let again = registry(dir.path());
+        assert_eq!(again.agents().len(), 2);
+        assert_eq!(again.agents()[0].gcp_service_account.as_deref(), Some(sa));
+    }
+
+    fn aws<'a>(role: &'a str, account: Option<&'a str>) -> Identities<'a> {
+        Identities {
+            role: Some(role),
+            account,
+            ..Identities::default()
+        }
+    }
+
+    fn gcp<'a>(sa: &'a str, project: Option<&'a str>) -> Identities<'a> {
+        Identities {
+            gcp_service_account: Some(sa),
+            gcp_project: project,
+            ..Identities::default()
+        }
     }
 
     #[test]

@@ -190,12 +190,18 @@ pub enum AgentsCommand {
         /// The human responsible (e-mail); can never approve this agent's calls.
         #[arg(long)]
         owner: String,
-        /// IAM role ARN Airlock assumes for the agent's calls.
-        #[arg(long)]
-        role: String,
+        /// AWS: the IAM role ARN Airlock assumes for the agent's calls.
+        #[arg(long, required_unless_present = "gcp_service_account")]
+        role: Option<String>,
         /// The agent's AWS account (default: the role's).
-        #[arg(long)]
+        #[arg(long, requires = "role")]
         account: Option<String>,
+        /// Google: the service account whose short-lived tokens carry the agent's calls.
+        #[arg(long)]
+        gcp_service_account: Option<String>,
+        /// The agent's Google project (default: the service account's).
+        #[arg(long, requires = "gcp_service_account")]
+        gcp_project: Option<String>,
         /// A label, `key=value` (repeatable).
         #[arg(long = "label", value_parser = parse_label)]
         labels: Vec<(String, String)>,

@@ -48,7 +48,7 @@ impl CredentialsError {
             }
             | CredentialsError::Unavailable {
                 agent: name, role, ..
-            } => *name == agent.name && *role == agent.role,
+            } => *name == agent.name && Some(role) == agent.role.as_ref(),
         }
     }
 
@@ -201,7 +201,7 @@ impl Broker {
                 .duration_since(SystemTime::now())
                 .unwrap_or_default();
             if left > self.settings.refresh_before
-                && session.role == agent.role
+                && Some(&session.role) == agent.role.as_ref()
                 && session.owner == agent.owner
             {
                 return Ok(Arc::clone(session));
@@ -225,16 +225,20 @@ impl Broker {
     }
 
     async fn assume(&self, agent: &Agent) -> Result<SessionCredentials, CredentialsError> {
+        let role = agent.role.clone().unwrap_or_default();
         let fail = |message: String| CredentialsError::AssumeRole {
             agent: agent.name.clone(),
-            role: agent.role.clone(),
+            role: role.clone(),
             message,
         };
         let unavailable = |message: String| CredentialsError::Unavailable {
             agent: agent.name.clone(),
-            role: agent.role.clone(),
+            role: role.clone(),
             message,
         };
+        if agent.role.is_none() {
+            return Err(fail("the agent has no AWS role".into()));
+        }
         let tag = |key: &str, value: &str| {
             Tag::builder()
                 .key(key)
@@ -246,7 +250,7 @@ impl Broker {
         let output = self
             .sts
             .assume_role()
-            .role_arn(&agent.role)
+            .role_arn(&role)
             .role_session_name(&agent.name)
             .source_identity(&agent.name)
             .duration_seconds(duration)
@@ -276,7 +280,7 @@ impl Broker {
             session_token: Secret::new(credentials.session_token),
             expiration,
             assumed_role_arn: output.assumed_role_user.map(|u| u.arn).unwrap_or_default(),
-            role: agent.role.clone(),
+            role: role.clone(),
             owner: agent.owner.clone(),
         })
     }

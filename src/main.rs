@@ -71,9 +71,21 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
     let mut registry = Registry::load(&file)?;
     let print_key = |agent: &airlock::agents::Agent, key: &ServerKey| {
         let secret = key.secret(&agent.access_key_id);
+        let identities: Vec<String> = [
+            agent.role.as_ref().map(|r| format!("role {r}")),
+            agent
+                .gcp_service_account
+                .as_ref()
+                .map(|sa| format!("service account {sa}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         println!(
-            "# Agent `{}` (owner {}, role {}). The secret is shown once; Airlock stores none.",
-            agent.name, agent.owner, agent.role
+            "# Agent `{}` (owner {}, {}). The secret is shown once; Airlock stores none.",
+            agent.name,
+            agent.owner,
+            identities.join(", ")
         );
         println!("export AWS_ACCESS_KEY_ID={}", agent.access_key_id);
         println!("export AWS_SECRET_ACCESS_KEY={}", secret.expose());
@@ -84,17 +96,19 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
             owner,
             role,
             account,
+            gcp_service_account,
+            gcp_project,
             labels,
         } => {
             let key = ServerKey::load(&key_file, true)?;
+            let identities = airlock::agents::Identities {
+                role: role.as_deref(),
+                account: account.as_deref(),
+                gcp_service_account: gcp_service_account.as_deref(),
+                gcp_project: gcp_project.as_deref(),
+            };
             let agent = registry
-                .add(
-                    &name,
-                    &owner,
-                    &role,
-                    account.as_deref(),
-                    labels.into_iter().collect(),
-                )?
+                .add(&name, &owner, &identities, labels.into_iter().collect())?
                 .clone();
             registry.save()?;
             print_key(&agent, &key);
@@ -115,13 +129,21 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
         }
         AgentsCommand::List => {
             println!(
-                "{:<24} {:<28} {:<22} {:<14} ROLE",
-                "NAME", "OWNER", "ACCESS KEY", "ACCOUNT"
+                "{:<24} {:<28} {:<22} {:<14} {:<48} GOOGLE SERVICE ACCOUNT (PROJECT)",
+                "NAME", "OWNER", "ACCESS KEY", "ACCOUNT", "ROLE"
             );
+            let none = || "-".to_string();
             for a in registry.agents() {
+                let google = a.gcp_service_account.as_ref().map_or_else(none, |sa| {
+                    format!("{sa} ({})", a.gcp_project.as_deref().unwrap_or("-"))
+                });
                 println!(
-                    "{:<24} {:<28} {:<22} {:<14} {}",
-                    a.name, a.owner, a.access_key_id, a.account, a.role
+                    "{:<24} {:<28} {:<22} {:<14} {:<48} {google}",
+                    a.name,
+                    a.owner,
+                    a.access_key_id,
+                    a.account.clone().unwrap_or_else(none),
+                    a.role.clone().unwrap_or_else(none),
                 );
             }
         }
@@ -360,8 +382,10 @@ fn rules(dir: &Path, command: RulesCommand) -> anyhow::Result<()> {
             let agent = airlock::agents::Agent {
                 name: agent,
                 owner,
-                role: String::new(),
-                account: "123456789012".into(),
+                role: None,
+                account: Some("123456789012".into()),
+                gcp_service_account: None,
+                gcp_project: None,
                 labels: labels.into_iter().collect(),
                 access_key_id: String::new(),
                 created: String::new(),

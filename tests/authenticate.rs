@@ -600,3 +600,82 @@ async fn bodies_signed_over_their_bytes_are_read_only_up_to_the_limit() {
     assert!(body.contains("limits.max_buffered_body"), "{body}");
     assert_eq!(relay.connections(), 0);
 }
+
+/// Agents have per-cloud identities: one with only a Google service account is listed with
+/// it, and its AWS-signed calls are refused (no AWS identity) before anything is forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_without_an_aws_role_gets_no_aws_call_through() {
+    let (_pki, relay, airlock) = started("").await;
+    let printed = agents_cli(
+        &airlock,
+        &[
+            "add",
+            "google-only",
+            "--owner",
+            "g@example.com",
+            "--gcp-service-account",
+            "deployer@demo-project.iam.gserviceaccount.com",
+        ],
+    );
+    assert!(
+        printed.contains("service account deployer@demo-project.iam.gserviceaccount.com"),
+        "{printed}"
+    );
+    let value = |var: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {var}=")))
+            .unwrap()
+            .to_string()
+    };
+    let key = AgentKey {
+        id: value("AWS_ACCESS_KEY_ID"),
+        secret: value("AWS_SECRET_ACCESS_KEY"),
+    };
+    let listed = agents_cli(&airlock, &["list"]);
+    assert!(
+        listed.contains("deployer@demo-project.iam.gserviceaccount.com (demo-project)"),
+        "{listed}"
+    );
+    let client = airlock.client(false);
+    let connections = relay.connections();
+    let mut status = 0;
+    let mut body = String::new();
+    // The new agent is picked up by the agents reload (polled once a second).
+    for _ in 0..50 {
+        let mut request = client
+            .get("https://sts.amazonaws.com/small")
+            .build()
+            .unwrap();
+        sign_now(&mut request, &key, "sts");
+        let response = client.execute(request).await.unwrap();
+        status = response.status().as_u16();
+        body = response.text().await.unwrap();
+        if !body.contains("not an Airlock agent key") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("Agent `google-only` has no AWS identity"),
+        "{body}"
+    );
+    assert_eq!(relay.connections(), connections, "the call was forwarded");
+
+    // `agents add` without any cloud identity is refused and changes nothing.
+    let out = std::process::Command::new(support::BIN)
+        .args([
+            "agents",
+            "add",
+            "nothing",
+            "--owner",
+            "n@example.com",
+            "--config",
+        ])
+        .arg(airlock.dir.path().join("airlock.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!agents_cli(&airlock, &["list"]).contains("nothing"));
+}

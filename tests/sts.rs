@@ -17,8 +17,10 @@ fn agent() -> Agent {
     Agent {
         name: "ci-deployer".into(),
         owner: "alice@example.com".into(),
-        role: "arn:aws:iam::123456789012:role/ci".into(),
-        account: "123456789012".into(),
+        role: Some("arn:aws:iam::123456789012:role/ci".into()),
+        account: Some("123456789012".into()),
+        gcp_service_account: None,
+        gcp_project: None,
         labels: BTreeMap::new(),
         access_key_id: "AIRLEXAMPLE000000000".into(),
         created: "2026-01-01T00:00:00Z".into(),

@@ -278,6 +278,16 @@ fn identify(parts: &Parts, host: &str, agents: &Directory) -> Result<Identity, R
             error: CloudError::new(StatusCode::FORBIDDEN, "InvalidClientTokenId", message),
         });
     };
+    if agent.role.is_none() {
+        return Err(Refusal::Credentials {
+            transient: false,
+            message: format!(
+                "Agent `{}` has no AWS identity (its entry in agents.yaml names no role), so \
+                 Airlock forwards none of its AWS calls",
+                agent.name
+            ),
+        });
+    }
     let presigned = signature.expires.is_some();
     let s3 = sigv4::is_s3(signature.service);
     let payload = PayloadKind::of(parts, presigned, s3).map_err(Refusal::Invalid)?;
@@ -577,20 +587,21 @@ fn verify_error(error: &VerifyError) -> Refusal {
 /// The agent learns which role failed and whether to retry; STS's own words (which name
 /// Airlock's identity and account) go to Airlock's log only.
 fn credentials_error(error: &CredentialsError, agent: &Agent) -> Refusal {
-    tracing::warn!(agent = %agent.name, role = %agent.role, error = %error,
+    let role = agent.role.as_deref().unwrap_or_default();
+    tracing::warn!(agent = %agent.name, role, error = %error,
         "no credentials for the agent's role");
     let transient = error.is_transient();
     let message = if transient {
         format!(
             "Airlock cannot obtain credentials for role {} right now; retry later \
              (details in Airlock's log)",
-            agent.role
+            role
         )
     } else {
         format!(
             "Airlock cannot assume role {} for agent `{}`: STS refused (details in \
              Airlock's log)",
-            agent.role, agent.name
+            role, agent.name
         )
     };
     Refusal::Credentials { transient, message }

@@ -99,6 +99,9 @@ struct AgentSpec {
     owner: String,
     #[serde(default)]
     account: Option<String>,
+    /// The agent's Google project.
+    #[serde(default)]
+    project: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
 }
@@ -198,11 +201,14 @@ fn run_case(rules: &RuleSet, case: &Case, default_agent: Option<&AgentSpec>) -> 
     let agent = Agent {
         name: spec.name.clone(),
         owner: spec.owner.clone(),
-        role: String::new(),
-        account: spec
-            .account
-            .clone()
-            .unwrap_or_else(|| "123456789012".into()),
+        role: None,
+        account: Some(
+            spec.account
+                .clone()
+                .unwrap_or_else(|| "123456789012".into()),
+        ),
+        gcp_service_account: None,
+        gcp_project: spec.project.clone(),
         labels: spec.labels.clone(),
         access_key_id: String::new(),
         created: String::new(),

@@ -382,7 +382,11 @@ impl Matcher {
                 .as_ref()
                 .is_none_or(|g| call.region.as_deref().is_some_and(|r| g.any(r)))
             && self.account.as_ref().is_none_or(|accounts| {
-                let account = call.account.as_deref().unwrap_or(&agent.account);
+                let account = call
+                    .account
+                    .as_deref()
+                    .or_else(|| agent.home(call.cloud))
+                    .unwrap_or_default();
                 accounts.iter().any(|a| a == account)
             })
             && self.params.iter().all(|p| p.holds(&call.params))

@@ -29,8 +29,10 @@ pub(super) fn agent() -> Agent {
     Agent {
         name: "ci-deployer".into(),
         owner: "alice@example.com".into(),
-        role: String::new(),
-        account: "123456789012".into(),
+        role: None,
+        account: Some("123456789012".into()),
+        gcp_service_account: None,
+        gcp_project: None,
         labels: BTreeMap::from([("team".to_string(), "payments".to_string())]),
         access_key_id: String::new(),
         created: String::new(),
