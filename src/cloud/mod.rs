@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod gcp;
+pub mod plane;
 
 use serde::Serialize;
 

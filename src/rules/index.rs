@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::matcher::{Matcher, PathStep, each_text_at};
+use super::matcher::{Matcher, PathStep, each_text_at, split_action};
 use crate::agents::Agent;
 use crate::cloud::Call;
 
@@ -135,7 +135,7 @@ impl RuleIndex {
         if let Some(list) = self.call_services.get(call.service) {
             visit(list);
         }
-        let (service, name) = action.split_once(':').unwrap_or((action, ""));
+        let (service, name) = split_action(action).unwrap_or((action, ""));
         let by_letters = self.actions.get(service).or_else(|| {
             // Keys are lower-case; IAM service prefixes nearly always are too.
             service

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::Subject;
 use super::index::IndexKey;
+use crate::cloud::plane::{Plane, plane};
 use crate::cloud::{Call, Cloud};
 
 /// The `match:` block as written.
@@ -20,14 +21,24 @@ use crate::cloud::{Call, Cloud};
 pub struct MatchSpec {
     pub cloud: Option<Cloud>,
     pub service: Option<OneOrMany>,
+    /// The API operation: `AttachRolePolicy` (AWS), a method id such as
+    /// `storage.buckets.delete` (Google).
+    pub operation: Option<OneOrMany>,
+    /// IAM actions (AWS `s3:PutObject`) or permissions (Google `storage.objects.delete`).
     pub action: Option<OneOrMany>,
     pub access: Option<OneOrMany>,
+    /// `control` (a resource is managed) or `data` (items inside one): see `cloud::plane`.
+    pub plane: Option<Plane>,
     pub resource: Option<OneOrMany>,
     pub agent: Option<OneOrMany>,
     #[serde(default)]
     pub labels: BTreeMap<String, OneOrMany>,
     pub owner: Option<OneOrMany>,
+    /// An AWS region or a Google location (`location:` says the same).
+    #[serde(alias = "location")]
     pub region: Option<OneOrMany>,
+    /// An AWS account or a Google project (`project:` says the same).
+    #[serde(alias = "project")]
     pub account: Option<OneOrMany>,
     #[serde(default)]
     pub params: Vec<ParamSpec>,
@@ -145,11 +156,12 @@ impl Glob {
         }
     }
 
-    /// The index key of an action glob (`service:Name`) whose literal prefix names the
-    /// service; the letters only where the glob fixes them (not after a wildcard).
+    /// The index key of an action glob (`service:Name`, or a Google permission
+    /// `service.collection.verb`) whose literal prefix names the service; the letters only
+    /// where the glob fixes them (not after a wildcard).
     fn action_key(&self) -> Option<IndexKey> {
         let prefix = self.prefix.to_ascii_lowercase();
-        let (service, name) = prefix.split_once(':')?;
+        let (service, name) = split_action(&prefix)?;
         let ends = if self.literal {
             Some(self.text.as_str())
         } else {
@@ -251,8 +263,10 @@ struct TimeWindow {
 pub struct Matcher {
     cloud: Option<Cloud>,
     service: Option<Globs>,
+    operation: Option<Globs>,
     action: Option<Globs>,
     access: Option<Vec<String>>,
+    plane: Option<Plane>,
     resource: Option<Vec<Pattern>>,
     agent: Option<Globs>,
     labels: Vec<(String, Globs)>,
@@ -261,6 +275,16 @@ pub struct Matcher {
     account: Option<Vec<String>>,
     params: Vec<ParamCondition>,
     time: Option<TimeWindow>,
+}
+
+/// An action's service and name: AWS `service:Name`, Google `service.collection.verb`
+/// (split at the first `.`). The rule index and the calls it serves split alike.
+pub(super) fn split_action(action: &str) -> Option<(&str, &str)> {
+    action.split_once(':').or_else(|| {
+        (!action.contains(':'))
+            .then(|| action.split_once('.'))
+            .flatten()
+    })
 }
 
 /// The access levels IAM documents (and `Unknown` for calls without a known action).
@@ -288,6 +312,7 @@ impl Matcher {
                 })
         };
         let service = globs("service", &spec.service, true);
+        let operation = globs("operation", &spec.operation, true);
         let action = globs("action", &spec.action, true);
         let agent = globs("agent", &spec.agent, false);
         let owner = globs("owner", &spec.owner, true);
@@ -342,8 +367,10 @@ impl Matcher {
         Ok(Matcher {
             cloud: spec.cloud,
             service,
+            operation,
             action,
             access,
+            plane: spec.plane,
             resource,
             agent,
             labels,
@@ -371,7 +398,12 @@ impl Matcher {
                 .as_ref()
                 .is_none_or(|a| a.iter().any(|l| l == access))
             && self.service.as_ref().is_none_or(|g| g.any(call.service))
+            && self
+                .operation
+                .as_ref()
+                .is_none_or(|g| g.any(call.operation))
             && self.action.as_ref().is_none_or(|g| g.any(action))
+            && self.plane.is_none_or(|p| plane(action) == p)
             && self.resource.as_ref().is_none_or(|ps| {
                 call.resources
                     .iter()
@@ -458,7 +490,9 @@ impl Matcher {
             && self.time.is_none()
             && (self.cloud.is_none() || self.cloud == other.cloud)
             && globs(&self.service, &other.service)
+            && globs(&self.operation, &other.operation)
             && globs(&self.action, &other.action)
+            && (self.plane.is_none() || self.plane == other.plane)
             && globs(&self.agent, &other.agent)
             && globs(&self.owner, &other.owner)
             && globs(&self.region, &other.region)

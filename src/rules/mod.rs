@@ -170,6 +170,31 @@ impl RuleSet {
                 format!("the call could not be classified ({reason}): defaults.unclassified"),
             );
         };
+        self.decide_call(call, subject)
+    }
+
+    /// A batch is decided part by part (each inner call on its own conditions: a rule
+    /// never matches one part's action with another part's resource), and takes its
+    /// strictest part's decision.
+    fn decide_call(&self, call: &Call, subject: &Subject<'_>) -> Decision {
+        if !call.parts.is_empty() {
+            let mut strictest: Option<Decision> = None;
+            for (i, part) in call.parts.iter().enumerate() {
+                let mut decision = self.decide_call(part, subject);
+                for reason in &mut decision.reasons {
+                    *reason = format!("part {} ({}): {reason}", i + 1, part.operation);
+                }
+                if strictest
+                    .as_ref()
+                    .is_none_or(|s| decision.effect > s.effect)
+                {
+                    strictest = Some(decision);
+                }
+            }
+            if let Some(decision) = strictest {
+                return decision;
+            }
+        }
         let pseudo;
         let actions: Vec<(&str, &str)> = if call.actions.is_empty() {
             pseudo = format!("{}:{}", call.service, call.operation);

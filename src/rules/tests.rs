@@ -462,3 +462,161 @@ rules:
         );
     }
 }
+
+/// A Google call as the classifier would describe it (permissions, project, location).
+fn gcp_call(operation: &'static str, permission: &'static str, access: &'static str) -> Call {
+    Call {
+        cloud: crate::cloud::Cloud::Gcp,
+        service: "storage",
+        api: "storage:v1",
+        operation,
+        actions: vec![crate::cloud::Action {
+            name: permission,
+            access,
+        }],
+        region: Some("europe-west1".into()),
+        partition: "googleapis.com",
+        account: Some("demo-project".into()),
+        resources: vec!["//storage.googleapis.com/projects/_/buckets/logs".into()],
+        params: serde_json::json!({"bucket": "logs"}),
+        idempotency_params: Vec::new(),
+        protocol: "rest",
+        presigned: false,
+        parts: Vec::new(),
+    }
+}
+
+fn decide_call(set: &RuleSet, call: Call) -> Decision {
+    let agent = agent();
+    set.decide(
+        &Classification::Known(Box::new(call)),
+        &Subject {
+            agent: &agent,
+            now: MONDAY_NOON,
+        },
+    )
+}
+
+#[test]
+fn google_permissions_methods_projects_and_locations_are_matched() {
+    let set = rules(
+        "
+defaults: {unmatched: deny}
+rules:
+  - {id: reads, match: {access: [Read, List]}, effect: allow}
+  - {id: bucket-deletes, match: {action: 'storage.buckets.delete'}, effect: approve, approvers: [sec]}
+  - {id: by-method, match: {operation: 'storage.buckets.setIamPolicy'}, effect: deny}
+  - {id: sandbox, match: {cloud: gcp, project: sandbox-project, location: 'us-*'}, effect: allow}
+",
+    );
+    let list = gcp_call("storage.buckets.list", "storage.buckets.list", "List");
+    assert_eq!(decide_call(&set, list).effect, Effect::Allow);
+    let delete = gcp_call("storage.buckets.delete", "storage.buckets.delete", "Write");
+    let decided = decide_call(&set, delete.clone());
+    assert_eq!(
+        (decided.effect, decided.rule.as_deref()),
+        (Effect::Approve, Some("bucket-deletes"))
+    );
+    let set_policy = gcp_call(
+        "storage.buckets.setIamPolicy",
+        "storage.buckets.setIamPolicy",
+        "Permissions management",
+    );
+    assert_eq!(
+        decide_call(&set, set_policy).rule.as_deref(),
+        Some("by-method")
+    );
+    // `project:` and `location:` are the Google names of `account:` and `region:`.
+    let write = gcp_call("storage.objects.insert", "storage.objects.create", "Write");
+    assert_eq!(decide_call(&set, write.clone()).effect, Effect::Deny);
+    let sandboxed = Call {
+        account: Some("sandbox-project".into()),
+        region: Some("us-central1".into()),
+        ..write
+    };
+    assert_eq!(decide_call(&set, sandboxed).effect, Effect::Allow);
+}
+
+#[test]
+fn the_plane_tells_resource_deletion_from_item_traffic() {
+    let set = rules(
+        "
+defaults: {unmatched: deny}
+rules:
+  - {id: writes, match: {access: Write}, effect: allow}
+  - {id: destruction, match: {action: ['*:Delete*', '*.delete'], plane: control}, effect: approve, approvers: [sec]}
+",
+    );
+    assert_eq!(
+        effect(&set, "sqs", "DeleteMessage", serde_json::json!({})),
+        Effect::Allow
+    );
+    assert_eq!(
+        effect(&set, "dynamodb", "DeleteItem", serde_json::json!({})),
+        Effect::Allow
+    );
+    assert_eq!(
+        effect(&set, "sqs", "DeleteQueue", serde_json::json!({})),
+        Effect::Approve
+    );
+    assert_eq!(
+        effect(&set, "s3", "DeleteObject", serde_json::json!({})),
+        Effect::Approve
+    );
+    let entity = gcp_call(
+        "datastore.projects.commit",
+        "datastore.entities.delete",
+        "Write",
+    );
+    assert_eq!(decide_call(&set, entity).effect, Effect::Allow);
+    let bucket = gcp_call("storage.buckets.delete", "storage.buckets.delete", "Write");
+    assert_eq!(decide_call(&set, bucket).effect, Effect::Approve);
+}
+
+#[test]
+fn a_batch_is_decided_part_by_part_and_takes_its_strictest_part() {
+    let set = rules(
+        "
+defaults: {unmatched: deny}
+rules:
+  - {id: reads, match: {access: [Read, List]}, effect: allow}
+  - {id: scratch-deletes, match: {action: 'storage.objects.delete', resource: '//storage.googleapis.com/projects/_/buckets/scratch/*'}, effect: allow}
+  - {id: other-deletes, match: {action: 'storage.objects.delete'}, effect: approve, approvers: [sec]}
+",
+    );
+    let read_scratch = Call {
+        resources: vec!["//storage.googleapis.com/projects/_/buckets/scratch/objects/a".into()],
+        ..gcp_call("storage.objects.get", "storage.objects.get", "Read")
+    };
+    let delete_logs = Call {
+        resources: vec!["//storage.googleapis.com/projects/_/buckets/logs/objects/b".into()],
+        ..gcp_call("storage.objects.delete", "storage.objects.delete", "Write")
+    };
+    // Flattened, the scratch resource of the read would let the allow rule match the
+    // delete of a logs object; decided part by part, the delete waits for approval.
+    let batch = Call {
+        operation: "batch",
+        protocol: "batch",
+        actions: Vec::new(),
+        resources: Vec::new(),
+        parts: vec![read_scratch.clone(), delete_logs],
+        ..read_scratch.clone()
+    };
+    let decided = decide_call(&set, batch);
+    assert_eq!(
+        (decided.effect, decided.rule.as_deref()),
+        (Effect::Approve, Some("other-deletes"))
+    );
+    assert!(
+        decided.reasons[0].starts_with("part 2 (storage.objects.delete)"),
+        "{:?}",
+        decided.reasons
+    );
+    let reads_only = Call {
+        operation: "batch",
+        protocol: "batch",
+        parts: vec![read_scratch.clone(), read_scratch.clone()],
+        ..read_scratch
+    };
+    assert_eq!(decide_call(&set, reads_only).effect, Effect::Allow);
+}
