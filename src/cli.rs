@@ -164,7 +164,7 @@ pub enum RulesCommand {
     /// Load the rules: every error with its file and line (exit 1), then warnings (action
     /// patterns that match nothing in the AWS catalog, match-everything rules).
     Check,
-    /// Run the cases in <dir>/tests/*.yaml; exit 1 if any fails.
+    /// Run the cases in `DIR/tests/*.yaml`; exit 1 if any fails.
     Test,
     /// The decision for one call and why: a raw HTTP/1.1 request (file or `-`), or a
     /// described call with --call '{"service":"iam","operation":"AttachRolePolicy",…}'.

@@ -1,5 +1,5 @@
 //! One Prometheus registry and every metric Airlock exports, all prefixed `airlock_`.
-//! Labels are bounded: hosts are capped (see [`HostLabels`]), reasons and classes are
+//! Labels are bounded: hosts are capped (see `HostLabels`), reasons and classes are
 //! fixed sets, and no URL or request id is ever a label.
 
 use dashmap::DashSet;

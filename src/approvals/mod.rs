@@ -3,7 +3,9 @@
 //! or the agent is told what is pending and how to wait, or who denied it and why.
 //!
 //! - [`store`]: approvals, votes and grants in SQLite.
-//! - [`fingerprint`]: what "the same call" means, so retries and re-runs join one approval.
+//! - The fingerprint (what "the same call" means, so retries and re-runs join one approval)
+//!   is each cloud's, beside its classifier ([`crate::cloud::aws::fingerprint`]); `hold` takes
+//!   it and shows reviewers how it binds the body.
 //! - [`Approvals::hold`]: the pipeline's `hold` phase.
 //! - Reviewers: [`Approvers`], bearer tokens stored as SHA-256 hashes in the config.
 

@@ -15,7 +15,7 @@
 //! | record       | the one place each outcome is logged, counted and audited          |
 //!
 //! The cloud was decided once, when the CONNECT host was accepted ([`ConnCtx::cloud`]);
-//! [`Pipeline::handle`] picks that cloud's [`CloudPlug`] and [`Pipeline::run`] calls its
+//! [`Pipeline::handle`] picks that cloud's [`CloudPlug`] and `Pipeline::run` calls its
 //! phases in order, never asking which cloud it runs. Each phase returns
 //! `Result<_, Refusal>` (cloud-neutral), and a refusal at any phase ends in `record` like a
 //! success, rendered in the cloud's error shape. Nothing reaches the upstream unless every

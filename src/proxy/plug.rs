@@ -1,5 +1,5 @@
-//! The one interface between the pipeline and a cloud. Each cloud ([`super::aws`],
-//! [`super::gcp`]) supplies its phases; [`super::pipeline`] calls them in order, for the
+//! The one interface between the pipeline and a cloud. Each cloud (`proxy::aws`,
+//! `proxy::gcp`) supplies its phases; [`super::pipeline`] calls them in order, for the
 //! cloud the connection was opened for, and stays the one place that decides, audits,
 //! holds, forwards, logs and counts. No phase asks which cloud it runs for.
 //!
