@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use support::relay::CountingRelay;
+use support::upstream::{Received, Recorder};
 use support::{Airlock, BASE_ENV, TestPki, upstream};
 
 fn hash(token: &str) -> String {
@@ -41,26 +42,33 @@ fn rules(hold: &str, expires: &str, quorum: u32) -> String {
 }
 
 async fn started(hold: &str, expires: &str, quorum: u32) -> (TestPki, CountingRelay, Airlock) {
-    started_with(hold, expires, quorum, "").await
+    let (pki, relay, airlock, _) = started_with(hold, expires, quorum, "").await;
+    (pki, relay, airlock)
 }
 
-/// As [`started`], with `extra` config appended.
+/// As [`started`], with `extra` config appended; the upstream records every request.
 async fn started_with(
     hold: &str,
     expires: &str,
     quorum: u32,
     extra: &str,
-) -> (TestPki, CountingRelay, Airlock) {
+) -> (TestPki, CountingRelay, Airlock, Recorder) {
+    started_rules(&rules(hold, expires, quorum), extra).await
+}
+
+/// An Airlock with `rules` and `extra` config, behind a counting relay in front of an
+/// upstream that records every request it receives.
+async fn started_rules(rules: &str, extra: &str) -> (TestPki, CountingRelay, Airlock, Recorder) {
     let pki = TestPki::new();
-    let up = upstream::start_tls(&pki).await;
+    let (up, recorder) = upstream::start_tls_recording(&pki).await;
     let relay = CountingRelay::start(up).await;
     let airlock = Airlock::start_with_rules(
         &pki,
         &format!("{}{extra}", config(&relay)),
         &BASE_ENV,
-        Some(&rules(hold, expires, quorum)),
+        Some(rules),
     );
-    (pki, relay, airlock)
+    (pki, relay, airlock, recorder)
 }
 
 /// The API as a reviewer: (status, JSON).
@@ -88,6 +96,40 @@ async fn api(
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
+}
+
+/// `received` is the agent's call as approved (`method`, `path`, the body's bytes), re-signed
+/// for `service` with the agent's role session (an STS `ASIA…` key and its token), never
+/// with the agent's own key, and its body arrived whole.
+fn assert_forwarded(
+    received: &Received,
+    airlock: &Airlock,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    service: &str,
+) {
+    assert_eq!(received.method, method, "{received:#?}");
+    assert_eq!(received.uri, path, "{received:#?}");
+    assert!(received.complete, "the body was cut: {received:#?}");
+    assert_eq!(received.body_len, body.len() as u64);
+    assert_eq!(
+        received.body_sha256,
+        support::upstream::hex(&Sha256::digest(body))
+    );
+    let authorization = received.header("authorization");
+    assert_eq!(authorization.len(), 1, "{received:#?}");
+    assert!(
+        authorization[0].starts_with("AWS4-HMAC-SHA256 Credential=ASIA")
+            && authorization[0].contains(&format!("/us-east-1/{service}/aws4_request")),
+        "not re-signed with a role session: {}",
+        authorization[0]
+    );
+    assert!(
+        !authorization[0].contains(&airlock.key().id),
+        "the agent's key went upstream"
+    );
+    assert_eq!(received.header("x-amz-security-token").len(), 1);
 }
 
 /// DELETE the bucket as the agent: (status, body).
@@ -127,7 +169,7 @@ async fn pending(airlock: &Airlock) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_call_goes_through_when_approved_in_time_and_its_grant_is_used_once() {
-    let (_pki, relay, airlock) = started("20s", "1h", 1).await;
+    let (_pki, relay, airlock, recorder) = started_with("20s", "1h", 1, "").await;
     let held = tokio::spawn({
         let client = airlock.client(false);
         let request = airlock.signed(
@@ -205,6 +247,15 @@ async fn a_held_call_goes_through_when_approved_in_time_and_its_grant_is_used_on
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "approved");
     assert_eq!(held.await.unwrap(), 200, "the held call went through");
+    // What arrived upstream is the call approved, re-signed with the role session.
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1, "{received:#?}");
+    assert_forwarded(&received[0], &airlock, "DELETE", "/", b"", "s3");
+    assert_eq!(received[0].header("host"), ["doomed.s3.amazonaws.com"]);
+    assert!(
+        received[0].header("x-airlock-reason").is_empty(),
+        "the agent's reason is for reviewers, not AWS"
+    );
     let (status, _) = api(
         &airlock,
         reqwest::Method::POST,
@@ -229,6 +280,11 @@ async fn a_held_call_goes_through_when_approved_in_time_and_its_grant_is_used_on
         .collect();
     assert_eq!(ids.len(), 1);
     assert_ne!(ids[0], id);
+    assert_eq!(
+        recorder.requests().len(),
+        1,
+        "forwarded twice on one approval"
+    );
 
     assert_eq!(airlock.metric("airlock_approvals_pending").await, 1.0);
     assert_eq!(
@@ -260,7 +316,7 @@ async fn a_held_call_goes_through_when_approved_in_time_and_its_grant_is_used_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retries_after_the_hold_join_the_same_approval_then_go_through_once_approved() {
-    let (_pki, _relay, airlock) = started("1s", "1h", 2).await;
+    let (_pki, _relay, airlock, recorder) = started_with("1s", "1h", 2, "").await;
     let (status, body) = delete_bucket(&airlock).await;
     assert_eq!(status, 403);
     assert!(
@@ -279,8 +335,18 @@ async fn retries_after_the_hold_join_the_same_approval_then_go_through_once_appr
     let approve = |token| api(&airlock, reqwest::Method::POST, &path, Some(token), None);
     assert_eq!(approve(BOB).await.1["state"], "pending");
     assert_eq!(approve(BOB).await.0, 409);
+    assert!(
+        recorder.requests().is_empty(),
+        "forwarded before the quorum"
+    );
     assert_eq!(approve(CAROL).await.1["state"], "approved");
-    assert_eq!(delete_bucket(&airlock).await.0, 200);
+    let (status, echoed) = delete_bucket(&airlock).await;
+    assert_eq!(status, 200);
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1, "{received:#?}");
+    assert_forwarded(&received[0], &airlock, "DELETE", "/", b"", "s3");
+    // The agent hears the upstream's own answer to that one request.
+    assert_eq!(upstream::echo(&echoed)["method"], "DELETE");
 
     // The agents' long poll answers at once for a decided approval.
     let (status, state) = api(
@@ -486,7 +552,7 @@ fn expected_signature(received: &support::receiver::Received) -> String {
 async fn webhooks_hear_every_event_signed_with_the_context_reviewers_see() {
     let receiver = support::receiver::Receiver::start(0).await;
     let (_secret, extra) = webhook(&receiver, "");
-    let (_pki, _relay, airlock) = started_with("1s", "1h", 2, &extra).await;
+    let (_pki, _relay, airlock, _) = started_with("1s", "1h", 2, &extra).await;
     let (_, body) = delete_bucket(&airlock).await;
     let id = approval_id(&body);
     for token in [BOB, CAROL] {
@@ -537,7 +603,7 @@ async fn webhooks_hear_every_event_signed_with_the_context_reviewers_see() {
 async fn a_webhook_outage_approves_nothing_and_deliveries_are_retried_until_they_land() {
     let receiver = support::receiver::Receiver::start(2).await;
     let (_secret, extra) = webhook(&receiver, ", events: [requested, expired]");
-    let (_pki, relay, airlock) = started_with("1s", "5s", 1, &extra).await;
+    let (_pki, relay, airlock, _) = started_with("1s", "5s", 1, &extra).await;
     let (status, body) = delete_bucket(&airlock).await;
     assert_eq!(status, 403, "{body}");
     let id = approval_id(&body);
@@ -605,4 +671,283 @@ async fn a_webhook_secret_readable_by_others_stops_the_start_with_a_clear_error(
         stderr.contains("hook.secret") && stderr.contains("chmod 600"),
         "{stderr}"
     );
+}
+
+/// Rules holding three calls for one approval from `security`: deleting a bucket,
+/// attaching a policy to a role, and uploading an object.
+const BINDING_RULES: &str = "defaults: {unmatched: allow, unclassified: allow}\nrules:\n  - {id: bucket-deletes, match: {action: s3:DeleteBucket}, effect: approve, approvers: [security], hold: 1s, expires: 1h}\n  - {id: policies, match: {action: 'iam:AttachRolePolicy'}, effect: approve, approvers: [security], hold: 1s, expires: 1h}\n  - {id: uploads, match: {action: s3:PutObject}, effect: approve, approvers: [security], hold: 1s, expires: 1h}\n";
+
+/// Approve `id` as bob over the API; it must be approved.
+async fn approve_as_bob(airlock: &Airlock, id: &str) {
+    let (status, body) = api(
+        airlock,
+        reqwest::Method::POST,
+        &format!("/v1/approvals/{id}/approve"),
+        Some(BOB),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+}
+
+/// The agent's answer for a call held and still undecided: the id of its (pending) approval.
+fn pending_id(status: u16, body: &str) -> String {
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("needs approval") && body.contains("airlock approvals wait apr-"),
+        "{body}"
+    );
+    approval_id(body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_identical_calls_on_one_approval_reach_the_upstream_once() {
+    let (_pki, _relay, airlock, recorder) = started_rules(BINDING_RULES, "").await;
+    let (status, body) = delete_bucket(&airlock).await;
+    let id = pending_id(status, &body);
+    approve_as_bob(&airlock, &id).await;
+    assert!(recorder.requests().is_empty());
+
+    // Twenty sends of the approved call at once, each on its own connection.
+    let answers = futures_util::future::join_all((0..20).map(|_| delete_bucket(&airlock))).await;
+    let through: Vec<&(u16, String)> = answers.iter().filter(|(s, _)| *s == 200).collect();
+    assert_eq!(through.len(), 1, "{answers:#?}");
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1, "requests upstream: {received:#?}");
+    assert_forwarded(&received[0], &airlock, "DELETE", "/", b"", "s3");
+    // The other nineteen are held on one new approval and hear that it is pending.
+    let others: Vec<String> = answers
+        .iter()
+        .filter(|(s, _)| *s != 200)
+        .map(|(s, b)| pending_id(*s, b))
+        .collect();
+    assert_eq!(others.len(), 19);
+    assert!(
+        others.iter().all(|o| *o != id),
+        "the used grant answered again"
+    );
+    let waiting = pending(&airlock).await;
+    assert_eq!(
+        waiting.len(),
+        1,
+        "one new approval for one call: {waiting:#?}"
+    );
+    assert!(others.iter().all(|o| waiting[0]["id"] == o.as_str()));
+    assert_eq!(
+        airlock
+            .metric("airlock_held_calls_total{outcome=\"go\"}")
+            .await,
+        1.0
+    );
+}
+
+/// `iam AttachRolePolicy` of `policy` to role `deployer`, as the agent: (status, body).
+async fn attach_policy(airlock: &Airlock, policy: &str) -> (u16, String) {
+    let client = airlock.client(false);
+    let response = airlock
+        .send(
+            &client,
+            client
+                .post("https://iam.amazonaws.com/")
+                .header(
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                )
+                .body(attach_body(policy)),
+            "iam",
+        )
+        .await;
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn attach_body(policy: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("Action", "AttachRolePolicy")
+        .append_pair("Version", "2010-05-08")
+        .append_pair("RoleName", "deployer")
+        .append_pair("PolicyArn", policy)
+        .finish()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_policy_arn_is_another_call_and_the_approved_one_still_goes_through_once() {
+    let (_pki, relay, airlock, recorder) = started_rules(BINDING_RULES, "").await;
+    let read_only = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+    let admin = "arn:aws:iam::aws:policy/AdministratorAccess";
+    let (status, body) = attach_policy(&airlock, read_only).await;
+    let approved = pending_id(status, &body);
+    approve_as_bob(&airlock, &approved).await;
+
+    // The same call with another policy: a new approval, nothing forwarded.
+    let (status, body) = attach_policy(&airlock, admin).await;
+    let other = pending_id(status, &body);
+    assert_ne!(other, approved, "the approval covered another policy");
+    assert!(recorder.requests().is_empty(), "{:#?}", recorder.requests());
+    assert_eq!(relay.connections(), 0);
+    let shown = airlock.approval(&other, BOB).await;
+    assert_eq!(shown["state"], "pending");
+    assert_eq!(shown["call"]["params"]["PolicyArn"], admin, "{shown}");
+
+    // The approved call still goes through, once, exactly as approved.
+    let (status, body) = attach_policy(&airlock, read_only).await;
+    assert_eq!(status, 200, "{body}");
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1);
+    assert_forwarded(
+        &received[0],
+        &airlock,
+        "POST",
+        "/",
+        attach_body(read_only).as_bytes(),
+        "iam",
+    );
+    let (status, body) = attach_policy(&airlock, read_only).await;
+    assert_ne!(pending_id(status, &body), approved);
+    assert_eq!(recorder.requests().len(), 1);
+}
+
+/// `len` bytes of a pattern, with byte `flip` changed.
+fn upload_data(len: usize, flip: usize) -> Vec<u8> {
+    let mut data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    data[flip] ^= 0xff;
+    data
+}
+
+/// PUT `data` to one S3 key as the agent, streamed (64 KiB pieces, never in memory for
+/// the signer): `declared` = its SHA-256 as `x-amz-content-sha256`, else `UNSIGNED-PAYLOAD`.
+async fn put_streamed(airlock: &Airlock, data: &[u8], declared: bool) -> (u16, String) {
+    let client = airlock.client(false);
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+        data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let builder = client
+        .put("https://uploads.s3.amazonaws.com/reports/q3.csv")
+        .header("content-length", data.len())
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            pieces,
+        )));
+    let request = if declared {
+        let mut request = builder.build().unwrap();
+        let hash = support::upstream::hex(&Sha256::digest(data));
+        support::signing::sign_declared(&mut request, airlock.key(), "s3", &hash);
+        request
+    } else {
+        airlock.signed(builder, "s3")
+    };
+    assert!(request.body().unwrap().as_bytes().is_none(), "must stream");
+    let response = client.execute(request).await.unwrap();
+    (
+        response.status().as_u16(),
+        response.text().await.unwrap_or_default(),
+    )
+}
+
+/// Over the 1 MiB Airlock reads whole: these uploads stream through.
+const BIG: usize = 1024 * 1024 + 512 * 1024;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_body_under_its_own_declared_hash_is_another_call() {
+    let (_pki, relay, airlock, recorder) = started_rules(BINDING_RULES, "").await;
+    let approved_data = upload_data(BIG, 10);
+    let other_data = upload_data(BIG, BIG - 10);
+    let (status, body) = put_streamed(&airlock, &approved_data, true).await;
+    let approved = pending_id(status, &body);
+    assert_eq!(
+        airlock.approval(&approved, BOB).await["call"]["body_binding"],
+        "sha256"
+    );
+    approve_as_bob(&airlock, &approved).await;
+
+    // The same key, another body honestly declared: a new approval, nothing forwarded.
+    let (status, body) = put_streamed(&airlock, &other_data, true).await;
+    let other = pending_id(status, &body);
+    assert_ne!(other, approved, "the approval covered another body");
+    assert!(recorder.requests().is_empty(), "{:#?}", recorder.requests());
+    assert_eq!(relay.connections(), 0);
+
+    // The approved upload still goes through, once, its bytes intact.
+    let (status, body) = put_streamed(&airlock, &approved_data, true).await;
+    assert_eq!(status, 200, "{body}");
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1);
+    assert_forwarded(
+        &received[0],
+        &airlock,
+        "PUT",
+        "/reports/q3.csv",
+        &approved_data,
+        "s3",
+    );
+    assert_eq!(
+        received[0].header("x-amz-content-sha256"),
+        [support::upstream::hex(&Sha256::digest(&approved_data))]
+    );
+    let (status, body) = put_streamed(&airlock, &approved_data, true).await;
+    assert_ne!(pending_id(status, &body), approved);
+    assert_eq!(recorder.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsigned_streamed_upload_is_held_as_unbound_and_says_so() {
+    let (_pki, relay, airlock, recorder) = started_rules(BINDING_RULES, "").await;
+    let (status, body) = put_streamed(&airlock, &upload_data(BIG, 0), false).await;
+    let id = pending_id(status, &body);
+    let approval = airlock.approval(&id, BOB).await;
+    assert_eq!(approval["call"]["body_binding"], "unbound", "{approval}");
+    assert_eq!(approval["call"]["operation"], "PutObject");
+    let audit = std::fs::read_to_string(airlock.dir.path().join("audit/audit.jsonl")).unwrap();
+    let held: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("\"event\":\"held\"") && l.contains("\"operation\":\"PutObject\""))
+        .collect();
+    assert_eq!(held.len(), 1, "{audit}");
+    assert!(
+        held[0].contains("\"body_binding\":\"unbound\""),
+        "{}",
+        held[0]
+    );
+    assert!(recorder.requests().is_empty());
+    assert_eq!(relay.connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deny_after_an_approval_wins_and_the_agent_hears_why() {
+    let (_pki, relay, airlock, recorder) = started_with("1s", "1h", 2, "").await;
+    let (status, body) = delete_bucket(&airlock).await;
+    let id = pending_id(status, &body);
+    let (approve, deny) = (
+        format!("/v1/approvals/{id}/approve"),
+        format!("/v1/approvals/{id}/deny"),
+    );
+    let vote = |token, path: &str, body| {
+        let path = path.to_string();
+        let airlock = &airlock;
+        async move { api(airlock, reqwest::Method::POST, &path, Some(token), body).await }
+    };
+    let (status, approval) = vote(BOB, &approve, None).await;
+    assert_eq!((status, approval["state"].as_str()), (200, Some("pending")));
+    let (status, approval) = vote(
+        CAROL,
+        &deny,
+        Some(serde_json::json!({"reason": "that bucket holds the audit trail"})),
+    )
+    .await;
+    assert_eq!(
+        (status, approval["state"].as_str()),
+        (200, Some("denied")),
+        "{approval}"
+    );
+    let (status, body) = delete_bucket(&airlock).await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains(&format!(
+            "Approval {id} for this call was denied by carol@example.com: that bucket holds the audit trail"
+        )),
+        "{body}"
+    );
+    assert!(recorder.requests().is_empty(), "{:#?}", recorder.requests());
+    assert_eq!(relay.connections(), 0, "nothing was forwarded");
 }

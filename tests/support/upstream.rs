@@ -269,3 +269,144 @@ pub fn echoed_header<'a>(echo: &'a serde_json::Value, name: &str) -> Vec<&'a str
         .filter_map(|h| h[1].as_str())
         .collect()
 }
+
+/// One request as the recording upstream received it: its head, and its body as far as it
+/// arrived. `complete` only when the body reached its end (the content length, or the
+/// chunked terminator); a body cut short stays `complete: false` with the bytes it had.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body_len: u64,
+    pub body_sha256: String,
+    pub complete: bool,
+}
+
+impl Received {
+    /// The values of header `name`.
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// What a recording upstream ([`start_tls_recording`]) received: requests, not connections.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    log: Arc<std::sync::Mutex<Vec<Arc<std::sync::Mutex<Received>>>>>,
+}
+
+impl Recorder {
+    /// Every request whose head arrived, in arrival order.
+    pub fn requests(&self) -> Vec<Received> {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .map(|r| r.lock().expect("entry").clone())
+            .collect()
+    }
+
+    /// The requests whose body arrived in full.
+    pub fn completed(&self) -> Vec<Received> {
+        self.requests().into_iter().filter(|r| r.complete).collect()
+    }
+}
+
+/// A TLS echo upstream (as [`start_tls`], every path echoed) that records each request
+/// as it arrives and updates it as its body streams in, so a request cut mid-body is seen
+/// as such even when its connection is torn down before an answer.
+pub async fn start_tls_recording(pki: &TestPki) -> (SocketAddr, Recorder) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("addr");
+    let recorder = Recorder::default();
+    let acceptor = TlsAcceptor::from(pki.server_config());
+    let log = recorder.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |request| {
+                    let log = log.clone();
+                    async move { Ok::<_, Infallible>(record(request, &log).await) }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, recorder)
+}
+
+async fn record(request: Request<Incoming>, log: &Recorder) -> Response<Body> {
+    let entry = Arc::new(std::sync::Mutex::new(Received {
+        method: request.method().to_string(),
+        uri: request
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body_sha256: hex(&Sha256::digest(b"")),
+        ..Received::default()
+    }));
+    log.log.lock().expect("log").push(Arc::clone(&entry));
+    let mut body = request.into_body();
+    let mut hasher = Sha256::new();
+    let complete = loop {
+        match body.frame().await {
+            None => break true,
+            Some(Err(_)) => break false,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    hasher.update(&data);
+                    let mut e = entry.lock().expect("entry");
+                    e.body_len += data.len() as u64;
+                    e.body_sha256 = hex(&hasher.clone().finalize());
+                }
+            }
+        }
+    };
+    let seen = {
+        let mut e = entry.lock().expect("entry");
+        e.complete = complete;
+        e.clone()
+    };
+    let echo = serde_json::json!({
+        "method": seen.method,
+        "uri": seen.uri,
+        "headers": seen.headers,
+        "body_len": seen.body_len,
+        "body_sha256": seen.body_sha256,
+    });
+    let mut response = Response::new(full(&echo.to_string()));
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
