@@ -579,7 +579,15 @@ const HOP_BY_HOP: [&str; 9] = [
 
 /// Connection-scoped headers never cross the proxy (RFC 9110 §7.6.1). `Expect` is
 /// answered by Airlock itself (hyper sends `100 Continue` when the body is first read).
+/// `TE: trailers` alone travels on: gRPC requires it end to end, and it is the one `TE`
+/// value HTTP/2 allows (RFC 9113 §8.2.2).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
     let listed: Vec<header::HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -592,6 +600,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
+    }
+    if trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
 }
 
@@ -646,9 +657,18 @@ mod tests {
         headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         headers.insert("x-amz-date", HeaderValue::from_static("20260101T000000Z"));
         headers.insert(HOST, HeaderValue::from_static("sts.amazonaws.com"));
+        headers.insert(header::TE, HeaderValue::from_static("gzip"));
         strip_hop_by_hop(&mut headers);
         let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         left.sort();
         assert_eq!(left, ["host", "x-amz-date"]);
+    }
+
+    #[test]
+    fn te_trailers_alone_travels_on_for_grpc() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::TE, HeaderValue::from_static("gzip, Trailers"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.get(header::TE).unwrap(), "trailers");
     }
 }
