@@ -52,6 +52,9 @@ pub struct Fingerprint {
 pub enum BodyBinding {
     /// By the SHA-256 of its bytes (declared by the signature, or of the body read whole).
     Sha256,
+    /// By a checksum the request declares and the upstream verifies (Google's
+    /// `x-goog-hash`): a streamed body that does not match it is refused upstream.
+    Declared,
     /// By the decoded parameters (the body carries idempotency tokens, fresh per send).
     Params,
     /// Not at all: the body streams unread and nothing declares its hash. Reviewers and
@@ -63,6 +66,7 @@ impl BodyBinding {
     pub fn as_str(self) -> &'static str {
         match self {
             BodyBinding::Sha256 => "sha256",
+            BodyBinding::Declared => "declared",
             BodyBinding::Params => "params",
             BodyBinding::Unbound => "unbound",
         }

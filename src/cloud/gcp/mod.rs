@@ -1,3 +1,4 @@
 //! Google Cloud: errors shaped like Google's own.
 
 pub mod errors;
+pub mod fingerprint;

@@ -1,0 +1,208 @@
+//! What an approval of a Google call binds to: SHA-256 over the agent, method, host, path,
+//! sorted query, every header but the volatile ones, the call's parameters minus
+//! idempotency fields (`requestId`, …), and the body's bytes wherever Airlock can know them.
+//!
+//! Google requests carry no signed-header list, so the fingerprint binds every header
+//! except those known to change between two sends of the same call: a header a client adds
+//! that Airlock does not know makes a new approval (the stricter reading), never a shared one.
+
+use sha2::{Digest, Sha256};
+
+use crate::cloud::{BodyBinding, Call, Fingerprint};
+
+/// Headers that differ between two sends of the same call: credentials, client and
+/// tracing bookkeeping, transport, per-send idempotency tokens.
+const VOLATILE_HEADERS: [&str; 16] = [
+    "authorization",
+    "user-agent",
+    "x-goog-api-client",
+    "x-goog-gcs-idempotency-token",
+    "x-cloud-trace-context",
+    "traceparent",
+    "tracestate",
+    "grpc-timeout",
+    "grpc-accept-encoding",
+    "accept-encoding",
+    "accept",
+    "content-length",
+    "connection",
+    "te",
+    "host",
+    "x-airlock-reason",
+];
+
+/// The request as the fingerprint reads it.
+pub struct Request<'a> {
+    pub agent: &'a str,
+    pub method: &'a http::Method,
+    pub host: &'a str,
+    pub uri: &'a http::Uri,
+    pub headers: &'a http::HeaderMap,
+    pub call: Option<&'a Call>,
+    /// The body read whole, or `None` while it streams.
+    pub body: Option<&'a [u8]>,
+}
+
+/// The fingerprint of one Google request. The body is bound by its decoded parameters when
+/// it carries idempotency fields, else by the SHA-256 of a body read whole, else (a
+/// streamed upload) by the `x-goog-hash` checksum it declares, which Cloud Storage verifies;
+/// with none of these it is unbound, and the result says so.
+pub fn fingerprint(request: &Request<'_>) -> Fingerprint {
+    let mut hash = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_be_bytes());
+        hash.update(bytes);
+    };
+    field(request.agent.as_bytes());
+    field(request.method.as_str().as_bytes());
+    field(request.host.as_bytes());
+    field(request.uri.path().as_bytes());
+    let mut query: Vec<&str> = request
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .collect();
+    query.sort_unstable();
+    field(query.join("&").as_bytes());
+    let mut names: Vec<&str> = request
+        .headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|h| !VOLATILE_HEADERS.contains(h))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        field(name.as_bytes());
+        for value in request.headers.get_all(name) {
+            field(value.as_bytes());
+        }
+    }
+    let mut tokens = false;
+    if let Some(call) = request.call {
+        let mut params = call.params.clone();
+        for name in &call.idempotency_params {
+            tokens |= remove_everywhere(&mut params, name);
+        }
+        field(params.to_string().as_bytes());
+    }
+    let body = if tokens {
+        BodyBinding::Params
+    } else if let Some(bytes) = request.body {
+        field(b"sha256");
+        field(hex::encode(Sha256::digest(bytes)).as_bytes());
+        BodyBinding::Sha256
+    } else if request.headers.contains_key("x-goog-hash") {
+        // Bound above with the other headers.
+        BodyBinding::Declared
+    } else {
+        BodyBinding::Unbound
+    };
+    Fingerprint {
+        hash: hex::encode(hash.finalize()),
+        body,
+    }
+}
+
+/// Remove `name` from the params and from a JSON body inside them (`body.requestId`).
+fn remove_everywhere(params: &mut serde_json::Value, name: &str) -> bool {
+    let Some(map) = params.as_object_mut() else {
+        return false;
+    };
+    let top = map.remove(name).is_some();
+    let nested = map
+        .get_mut("body")
+        .and_then(serde_json::Value::as_object_mut)
+        .is_some_and(|body| body.remove(name).is_some());
+    top || nested
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(headers: &[(&str, &str)], call: Option<&Call>, body: Option<&[u8]>) -> Fingerprint {
+        let uri: http::Uri = "/storage/v1/b/logs/o?alt=json&prettyPrint=false"
+            .parse()
+            .unwrap();
+        let mut map = http::HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        fingerprint(&Request {
+            agent: "ci",
+            method: &http::Method::POST,
+            host: "storage.googleapis.com",
+            uri: &uri,
+            headers: &map,
+            call,
+            body,
+        })
+    }
+
+    fn call(request_id: &str) -> Call {
+        Call {
+            cloud: crate::cloud::Cloud::Gcp,
+            service: "compute",
+            api: "compute:v1",
+            operation: "compute.instances.delete",
+            actions: Vec::new(),
+            region: None,
+            partition: "googleapis.com",
+            account: None,
+            resources: Vec::new(),
+            params: serde_json::json!({"instance": "vm-1", "requestId": request_id}),
+            idempotency_params: vec!["requestId"],
+            protocol: "rest",
+            presigned: false,
+            parts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_resend_with_fresh_tokens_and_client_headers_is_the_same_call() {
+        let a = fp(
+            &[
+                ("authorization", "Bearer one"),
+                ("x-goog-api-client", "gl-python/3.11 gccl/2"),
+                ("x-goog-gcs-idempotency-token", "uuid-1"),
+            ],
+            Some(&call("req-1")),
+            Some(b"{\"requestId\":\"req-1\"}"),
+        );
+        let b = fp(
+            &[
+                ("authorization", "Bearer two"),
+                ("x-goog-api-client", "gl-python/3.11 gccl/3"),
+                ("x-goog-gcs-idempotency-token", "uuid-2"),
+            ],
+            Some(&call("req-2")),
+            Some(b"{\"requestId\":\"req-2\"}"),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.body, BodyBinding::Params);
+    }
+
+    #[test]
+    fn other_bodies_headers_and_checksums_are_other_calls() {
+        let base = fp(&[], None, Some(b"one"));
+        assert_eq!(base.body, BodyBinding::Sha256);
+        assert_ne!(base.hash, fp(&[], None, Some(b"two")).hash);
+        assert_ne!(
+            base.hash,
+            fp(&[("x-goog-user-project", "billing")], None, Some(b"one")).hash
+        );
+        let declared = fp(&[("x-goog-hash", "crc32c=AAAAAA==")], None, None);
+        assert_eq!(declared.body, BodyBinding::Declared);
+        assert_ne!(
+            declared.hash,
+            fp(&[("x-goog-hash", "crc32c=BBBBBB==")], None, None).hash
+        );
+        assert_eq!(fp(&[], None, None).body, BodyBinding::Unbound);
+    }
+}
