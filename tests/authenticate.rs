@@ -286,7 +286,14 @@ async fn requests_not_signed_by_an_agent_are_refused_aws_style_and_never_forward
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_chunk_uploads_are_verified_chunk_by_chunk_and_re_signed() {
-    let (_pki, relay, airlock) = started("").await;
+    let pki = TestPki::new();
+    let (up, recorder) = upstream::start_tls_recording(&pki).await;
+    let airlock = Airlock::start_with_rules(
+        &pki,
+        &support::routes_to(up, "https"),
+        &support::BASE_ENV,
+        Some(support::ALLOW_ALL_RULES),
+    );
     let client = airlock.client(false);
     let data: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 251) as u8).collect();
 
@@ -319,6 +326,9 @@ async fn signed_chunk_uploads_are_verified_chunk_by_chunk_and_re_signed() {
     // Signatures are fixed-length: the re-signed body is exactly as long as the agent's.
     // (moto decodes it back to the data in tests/aws_e2e.rs.)
     assert_eq!(seen["body_len"].as_u64().unwrap(), agent_length);
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].complete && received[0].body_len == agent_length);
 
     // The same with a signed trailer (`…-PAYLOAD-TRAILER`, a checksum after the last chunk).
     let request = support::signing::signed_chunked_put_with(
@@ -361,7 +371,27 @@ async fn signed_chunk_uploads_are_verified_chunk_by_chunk_and_re_signed() {
         status == 403 && text.contains("SignatureDoesNotMatch"),
         "a tampered chunk: {status} {text}"
     );
-    assert!(relay.connections() >= 1);
+    // The upstream got the head and at most the first chunk, never a complete body: the
+    // two genuine uploads are the only bodies that arrived whole.
+    let first_chunk =
+        format!("{:x}", 64 * 1024).len() + ";chunk-signature=".len() + 64 + 2 + 64 * 1024 + 2;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = recorder.requests();
+    assert_eq!(recorder.completed().len(), 2, "{received:#?}");
+    let cut: Vec<_> = received.iter().filter(|r| !r.complete).collect();
+    assert_eq!(
+        cut.len(),
+        1,
+        "the tampered upload never started: {received:#?}"
+    );
+    for r in cut {
+        assert_eq!((r.method.as_str(), r.uri.as_str()), ("PUT", "/big.bin"));
+        assert!(
+            r.body_len <= first_chunk as u64,
+            "{} bytes of a tampered upload reached the upstream (first chunk: {first_chunk})",
+            r.body_len
+        );
+    }
 }
 
 /// Poll `check` for up to 10 s (file reloads are polled every second).

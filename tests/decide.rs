@@ -165,3 +165,68 @@ fn serve_refuses_to_start_with_broken_rules() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_file_broken_in_place_keeps_its_previous_rules_until_repaired() {
+    let (_pki, _relay, airlock) = started(Some(
+        "defaults: {unmatched: allow, unclassified: deny}\nrules:\n  - id: no-reports\n    match: {resource: 'arn:aws:s3:::reports/*'}\n    effect: deny\n    message: Reports are off limits.\n",
+    ))
+    .await;
+    let client = airlock.client(false);
+    let reports = || client.get("https://reports.s3.amazonaws.com/q1.csv");
+    let logs = || client.get("https://logs.s3.amazonaws.com/today.txt");
+    let (status, body) = status_and_body(&airlock, reports(), "s3").await;
+    assert!(
+        status == 403 && body.contains("Reports are off limits."),
+        "{body}"
+    );
+    assert_eq!(status_and_body(&airlock, logs(), "s3").await.0, 200);
+
+    // The same file, rewritten in place into a broken state (no new file, no rename).
+    let file = airlock.dir.path().join("rules/test.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let broken = text.replace("effect: deny", "effect: sometimes");
+    assert_ne!(broken, text);
+    {
+        use std::io::Write;
+        let mut handle = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&file)
+            .unwrap();
+        handle.write_all(broken.as_bytes()).unwrap();
+    }
+    eventually("the rejected reload shows", async || {
+        airlock
+            .metric("airlock_reloads_total{result=\"error\",what=\"rules\"}")
+            .await
+            >= 1.0
+    })
+    .await;
+    let (_, ready) = airlock.control_get("/readyz").await;
+    assert!(ready.contains("test.yaml:5"), "{ready}");
+    // The previous rules of that very file stay in force: the denial still denies, and a
+    // call they allow still passes.
+    let (status, body) = status_and_body(&airlock, reports(), "s3").await;
+    assert!(
+        status == 403 && body.contains("Reports are off limits."),
+        "the broken file's old rule was dropped: {status} {body}"
+    );
+    assert_eq!(status_and_body(&airlock, logs(), "s3").await.0, 200);
+
+    // Repaired in place (now allowing the reports): it takes effect, the note goes.
+    let repaired = text.replace("effect: deny", "effect: allow");
+    std::fs::write(&file, repaired).unwrap();
+    eventually("the repaired rules apply", async || {
+        status_and_body(&airlock, reports(), "s3").await.0 == 200
+    })
+    .await;
+    assert!(!airlock.control_get("/readyz").await.1.contains("reload of"));
+    assert_eq!(
+        airlock
+            .metric("airlock_reloads_total{result=\"error\",what=\"rules\"}")
+            .await,
+        1.0,
+        "one rejected reload, counted once"
+    );
+}
