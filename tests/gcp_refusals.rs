@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::relay::CountingRelay;
 use support::{Airlock, TestPki, raw_exchange, tls_through};
 
@@ -92,20 +91,7 @@ async fn google_rest_calls_get_google_shaped_401s_and_reach_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_calls_get_a_trailers_only_unauthenticated_status() {
     let (_pki, relay, airlock) = started().await;
-    let tls = tls_through(
-        airlock.proxy,
-        "pubsub.googleapis.com",
-        "pubsub.googleapis.com",
-        &airlock.ca_pem(),
-        &[b"h2"],
-    )
-    .await
-    .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut sender = support::h2_through(&airlock, "pubsub.googleapis.com").await;
     // A Publish request: one length-prefixed (empty) protobuf message.
     let request =
         hyper::Request::post("https://pubsub.googleapis.com/google.pubsub.v1.Publisher/Publish")

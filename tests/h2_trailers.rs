@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::signing::auth_headers;
-use support::{Airlock, TestPki, routes_to, tls_through};
+use support::{Airlock, TestPki, routes_to};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -81,20 +81,7 @@ async fn te_trailers_goes_upstream_and_trailers_come_back_over_http2() {
         &support::BASE_ENV,
         Some(support::ALLOW_ALL_RULES),
     );
-    let tls = tls_through(
-        airlock.proxy,
-        "sts.amazonaws.com",
-        "sts.amazonaws.com",
-        &airlock.ca_pem(),
-        &[b"h2"],
-    )
-    .await
-    .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut sender = support::h2_through(&airlock, "sts.amazonaws.com").await;
     let mut request =
         hyper::Request::get("https://sts.amazonaws.com/stream").header("te", "trailers");
     for (name, value) in auth_headers(airlock.key(), "GET", "sts.amazonaws.com", "/stream") {

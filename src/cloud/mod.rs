@@ -4,6 +4,7 @@
 //! guess.
 
 pub mod aws;
+pub mod fingerprint;
 pub mod gcp;
 pub mod plane;
 

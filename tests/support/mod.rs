@@ -553,6 +553,29 @@ pub async fn tls_through(
         .await
 }
 
+/// An HTTP/2 connection through Airlock to `host` (SNI = CONNECT host), ready to send on.
+pub async fn h2_through<B>(
+    airlock: &Airlock,
+    host: &str,
+) -> hyper::client::conn::http2::SendRequest<B>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let tls = tls_through(airlock.proxy, host, host, &airlock.ca_pem(), &[b"h2"])
+        .await
+        .expect("TLS through Airlock");
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    sender
+}
+
 /// Write `raw` on an HTTP/1.1 connection and read until the peer closes (or `limit`).
 pub async fn raw_exchange<S>(stream: &mut S, raw: &[u8], limit: Duration) -> String
 where

@@ -3,8 +3,7 @@
 //! call's parameters minus idempotency tokens (so a re-run with a fresh token is the same
 //! call), and the body's bytes wherever Airlock can know them.
 
-use sha2::{Digest, Sha256};
-
+use crate::cloud::fingerprint::{FingerprintHash, sha256_hex};
 use crate::cloud::{BodyBinding, Call, Fingerprint};
 
 /// Headers that differ between two sends of the same call (time, signature, SDK
@@ -46,68 +45,33 @@ pub struct Request<'a> {
 /// body minus those tokens. A streamed body with no declared hash (`UNSIGNED-PAYLOAD`,
 /// aws-chunked) cannot be bound: the result says so, for reviewers and the audit record.
 pub fn fingerprint(request: &Request<'_>) -> Fingerprint {
-    let mut hash = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        hash.update((bytes.len() as u64).to_be_bytes());
-        hash.update(bytes);
-    };
-    field(request.agent.as_bytes());
-    field(request.method.as_str().as_bytes());
-    field(request.host.as_bytes());
-    field(request.uri.path().as_bytes());
-    let mut query: Vec<&str> = request
-        .uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| {
-            let key = p.split_once('=').map_or(*p, |(k, _)| k);
-            !super::is_auth_param(key)
-        })
-        .collect();
-    query.sort_unstable();
-    field(query.join("&").as_bytes());
-    let mut names: Vec<&str> = request
+    let mut hash = FingerprintHash::request(
+        request.agent,
+        request.method,
+        request.host,
+        request.uri,
+        super::is_auth_param,
+    );
+    let names = request
         .signed_headers
         .iter()
         .map(String::as_str)
         .filter(|h| !VOLATILE_HEADERS.contains(h))
         .collect();
-    names.sort_unstable();
-    for name in names {
-        field(name.as_bytes());
-        for value in request.headers.get_all(name) {
-            field(value.as_bytes());
-        }
-    }
-    let mut tokens = false;
-    if let Some(call) = request.call {
-        let mut params = call.params.clone();
-        if let serde_json::Value::Object(map) = &mut params {
-            for name in &call.idempotency_params {
-                tokens |= map.remove(*name).is_some();
-            }
-        }
-        field(params.to_string().as_bytes());
-    }
+    hash.headers(request.headers, names);
+    let tokens = request.call.is_some_and(|call| hash.params(call));
     let body = if tokens {
         BodyBinding::Params
     } else if let Some(declared) = request.declared_sha256 {
-        field(b"sha256");
-        field(declared.as_bytes());
+        hash.body_sha256(declared);
         BodyBinding::Sha256
     } else if let Some(bytes) = request.body {
-        field(b"sha256");
-        field(hex::encode(Sha256::digest(bytes)).as_bytes());
+        hash.body_sha256(&sha256_hex(bytes));
         BodyBinding::Sha256
     } else {
         BodyBinding::Unbound
     };
-    Fingerprint {
-        hash: hex::encode(hash.finalize()),
-        body,
-    }
+    hash.finish(body)
 }
 
 #[cfg(test)]

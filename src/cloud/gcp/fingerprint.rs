@@ -6,8 +6,7 @@
 //! except those known to change between two sends of the same call: a header a client adds
 //! that Airlock does not know makes a new approval (the stricter reading), never a shared one.
 
-use sha2::{Digest, Sha256};
-
+use crate::cloud::fingerprint::{FingerprintHash, sha256_hex};
 use crate::cloud::{BodyBinding, Call, Fingerprint};
 
 /// Headers that differ between two sends of the same call: credentials, client and
@@ -48,75 +47,33 @@ pub struct Request<'a> {
 /// streamed upload) by the `x-goog-hash` checksum it declares, which Cloud Storage verifies;
 /// with none of these it is unbound, and the result says so.
 pub fn fingerprint(request: &Request<'_>) -> Fingerprint {
-    let mut hash = Sha256::new();
-    let mut field = |bytes: &[u8]| {
-        hash.update((bytes.len() as u64).to_be_bytes());
-        hash.update(bytes);
-    };
-    field(request.agent.as_bytes());
-    field(request.method.as_str().as_bytes());
-    field(request.host.as_bytes());
-    field(request.uri.path().as_bytes());
-    let mut query: Vec<&str> = request
-        .uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .collect();
-    query.sort_unstable();
-    field(query.join("&").as_bytes());
-    let mut names: Vec<&str> = request
+    let mut hash = FingerprintHash::request(
+        request.agent,
+        request.method,
+        request.host,
+        request.uri,
+        |_| false,
+    );
+    let names = request
         .headers
         .keys()
         .map(http::HeaderName::as_str)
         .filter(|h| !VOLATILE_HEADERS.contains(h))
         .collect();
-    names.sort_unstable();
-    names.dedup();
-    for name in names {
-        field(name.as_bytes());
-        for value in request.headers.get_all(name) {
-            field(value.as_bytes());
-        }
-    }
-    let mut tokens = false;
-    if let Some(call) = request.call {
-        let mut params = call.params.clone();
-        for name in &call.idempotency_params {
-            tokens |= remove_everywhere(&mut params, name);
-        }
-        field(params.to_string().as_bytes());
-    }
+    hash.headers(request.headers, names);
+    let tokens = request.call.is_some_and(|call| hash.params(call));
     let body = if tokens {
         BodyBinding::Params
     } else if let Some(bytes) = request.body {
-        field(b"sha256");
-        field(hex::encode(Sha256::digest(bytes)).as_bytes());
+        hash.body_sha256(&sha256_hex(bytes));
         BodyBinding::Sha256
     } else if request.headers.contains_key("x-goog-hash") {
-        // Bound above with the other headers.
+        // Bound with the other headers.
         BodyBinding::Declared
     } else {
         BodyBinding::Unbound
     };
-    Fingerprint {
-        hash: hex::encode(hash.finalize()),
-        body,
-    }
-}
-
-/// Remove `name` from the params and from a JSON body inside them (`body.requestId`).
-fn remove_everywhere(params: &mut serde_json::Value, name: &str) -> bool {
-    let Some(map) = params.as_object_mut() else {
-        return false;
-    };
-    let top = map.remove(name).is_some();
-    let nested = map
-        .get_mut("body")
-        .and_then(serde_json::Value::as_object_mut)
-        .is_some_and(|body| body.remove(name).is_some());
-    top || nested
+    hash.finish(body)
 }
 
 #[cfg(test)]
