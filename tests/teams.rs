@@ -756,3 +756,64 @@ async fn invoke_latency() {
         times[250], times[495], times[499]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deny_after_an_approval_wins_and_the_agent_hears_why() {
+    let setup = setup_quorum("1s", "1h", 2).await;
+    let (status, _) = setup.delete_bucket().await;
+    assert_eq!(status, 403, "held, then told it is pending");
+    let posted = setup.posted_card().await;
+    let id = approval_id(&posted);
+
+    // Bob approves (one of two), then carol denies: the deny decides.
+    let (_, body) = setup
+        .click(BOB_AAD, "approve", json!({"approval": id}))
+        .await;
+    assert_eq!(body["statusCode"], 200, "{body}");
+    assert_eq!(setup.approval(&id).await["state"], "pending");
+    let (status, body) = setup
+        .click(
+            CAROL_AAD,
+            "deny",
+            json!({"approval": id, "reason": "that bucket holds the audit trail"}),
+        )
+        .await;
+    assert_eq!((status, &body["statusCode"]), (200, &json!(200)), "{body}");
+    assert!(
+        text_runs(&body["value"]).contains(
+            &"Denied by carol@example.com: that bucket holds the audit trail".to_string()
+        ),
+        "{body}"
+    );
+    let approval = setup.approval(&id).await;
+    assert_eq!(approval["state"], "denied");
+    let votes: Vec<(&str, bool)> = approval["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["approver"].as_str().unwrap(),
+                v["approve"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        votes,
+        [("bob@example.com", true), ("carol@example.com", false)]
+    );
+    let decided = setup.fake.update(2).await;
+    assert!(texts_contain(&decided.texts(), "Airlock: denied"));
+    assert_eq!(decided.buttons(), ["Open in Airlock"]);
+
+    // The agent's retry hears the denial and its reason; nothing was forwarded.
+    let (status, body) = setup.delete_bucket().await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains(&format!(
+            "Approval {id} for this call was denied by carol@example.com: that bucket holds the audit trail"
+        )),
+        "{body}"
+    );
+    assert_eq!(setup.relay.connections(), 0, "nothing was forwarded");
+}

@@ -538,3 +538,89 @@ async fn with_the_web_page_off_ui_is_not_found() {
     assert_eq!(answer.status, 404);
     assert_eq!(airlock.control_get("/healthz").await.0, 200);
 }
+
+impl Visitor {
+    /// A visitor signed in with `token` through the sign-in form.
+    async fn signed_in(airlock: &Airlock, token: &str) -> Visitor {
+        let mut visitor = Visitor::new(airlock);
+        let own = visitor.base.clone();
+        let form = visitor.get("/ui/sign-in").await;
+        let answer = visitor
+            .post(
+                "/ui/sign-in",
+                &[("csrf", &form.csrf()), ("token", token)],
+                Some(&own),
+            )
+            .await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        visitor
+    }
+
+    /// Vote on approval `id` from its page, as a reviewer in a browser would submit it.
+    async fn vote(&mut self, id: &str, decision: &str, reason: Option<&str>) -> Answer {
+        let page = format!("/ui/approvals/{id}");
+        let detail = self.get(&page).await;
+        assert_eq!(detail.status, 200, "{}", detail.body);
+        let csrf = detail.csrf();
+        let mut form = vec![("decision", decision), ("csrf", csrf.as_str())];
+        if let Some(reason) = reason {
+            form.push(("reason", reason));
+        }
+        let own = self.base.clone();
+        self.post(&page, &form, Some(&own)).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_the_web_page_a_deny_after_an_approval_wins_and_the_agent_hears_why() {
+    const CAROL: &str = "airlock_carol-token-for-the-web-page-tests";
+    let pki = TestPki::new();
+    let up = upstream::start_tls(&pki).await;
+    let relay = CountingRelay::start(up).await;
+    let config = format!(
+        "upstream:\n  routes:\n    - host: \"*.amazonaws.com\"\n      to: https://{}\n{}    - {{name: carol@example.com, groups: [security], token_sha256: {}}}\n",
+        relay.addr,
+        approvers(),
+        hash(CAROL)
+    );
+    let rules = "defaults: {unmatched: allow, unclassified: allow}\nrules:\n  - {id: bucket-deletes, match: {action: s3:DeleteBucket}, effect: approve, approvers: [security], quorum: 2, hold: 1s, expires: 1h}\n";
+    let airlock = Airlock::start_with_rules(&pki, &config, &BASE_ENV, Some(rules));
+    assert_eq!(airlock.delete_bucket().await.status().as_u16(), 403);
+    let id = until_pending(&airlock, 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut bob = Visitor::signed_in(&airlock, BOB).await;
+    let answer = bob.vote(&id, "approve", None).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(approval(&airlock, &id).await["state"], "pending");
+    let mut carol = Visitor::signed_in(&airlock, CAROL).await;
+    let answer = carol
+        .vote(&id, "deny", Some("that bucket holds the audit trail"))
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let page = carol.get(&format!("/ui/approvals/{id}")).await;
+    assert!(
+        page.body
+            .contains("You denied this call. It is now denied."),
+        "{}",
+        page.body
+    );
+    let decided = approval(&airlock, &id).await;
+    assert_eq!(decided["state"], "denied");
+    assert_eq!(decided["votes"][0]["approve"], true);
+    assert_eq!(decided["votes"][1]["approve"], false);
+    assert_eq!(decided["votes"][1]["via"], "web");
+
+    let response = airlock.delete_bucket().await;
+    assert_eq!(response.status().as_u16(), 403);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains(&format!(
+            "Approval {id} for this call was denied by carol@example.com: that bucket holds the audit trail"
+        )),
+        "{body}"
+    );
+    assert_eq!(relay.connections(), 0, "nothing was forwarded");
+}
