@@ -14,6 +14,7 @@ mod auth;
 pub mod body;
 pub mod catalog;
 pub mod chunked;
+pub mod coding;
 pub mod decode;
 pub mod endpoint;
 pub mod errors;
@@ -24,6 +25,7 @@ pub mod sigv4;
 use serde_json::{Map, Value};
 
 use self::catalog::{Catalog, Operation, Service, catalog};
+use self::coding::CodedBody;
 use self::endpoint::{Endpoint, S3Addressing};
 use self::rest::{Query, RestMatch};
 use super::{Action, Call, Classification, Cloud, RequestView};
@@ -49,6 +51,9 @@ struct Identified<'c> {
 fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Result<Call, String> {
     let endpoint = Endpoint::parse(request.host)
         .ok_or_else(|| format!("`{}` is not an AWS API host", request.host))?;
+    if let Some(S3Addressing::Unsupported(why)) = endpoint.s3 {
+        return Err(format!("`{}`: {why}", request.host));
+    }
     let query = Query::parse(request.uri.query());
     let auth = auth::parse(request.headers, request.uri.query());
     let candidates = candidates(catalog, auth.as_ref(), &endpoint)?;
@@ -79,9 +84,15 @@ fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Resul
             .map(str::to_string)
     });
     if let (
-        Some(S3Addressing::AccessPoint { alias } | S3Addressing::MultiRegion { alias }),
+        Some(
+            S3Addressing::AccessPoint { alias }
+            | S3Addressing::MultiRegion { alias }
+            | S3Addressing::ObjectLambda { alias },
+        ),
         Value::Object(map),
     ) = (&endpoint.s3, &mut params)
+        && service.meta.id == "s3"
+        && operation.meta.host_prefix.is_none()
     {
         map.entry("Bucket")
             .or_insert_with(|| Value::String((*alias).to_string()));
@@ -235,6 +246,9 @@ fn identify<'c>(
     let headers = request.headers;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let path = request.uri.path();
+    // Compressed bodies (`Content-Encoding: gzip`) are read decompressed; the raw bytes
+    // stay as sent (they are what is signed and forwarded).
+    let body = CodedBody::new(request.body, headers);
 
     // rpc-v2-cbor: POST /service/<ServiceShape>/operation/<Op>
     if header("smithy-protocol") == Some("rpc-v2-cbor") {
@@ -250,13 +264,14 @@ fn identify<'c>(
             candidates,
             catalog.by_target_prefix(target),
             catalog,
+            endpoint,
             target,
             op,
         )?;
-        let params = if request.body.is_empty() {
+        let params = if body.is_empty() {
             Value::Object(Map::new())
         } else {
-            decode::cbor_to_json(request.body).map_err(|e| e.to_string())?
+            decode::cbor_to_json(&body.decoded()?).map_err(|e| e.to_string())?
         };
         return Ok(Identified {
             service,
@@ -275,13 +290,15 @@ fn identify<'c>(
             candidates,
             catalog.by_target_prefix(prefix),
             catalog,
+            endpoint,
             prefix,
             op,
         )?;
-        let params = if request.body.is_empty() {
+        let params = if body.is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_json::from_slice(request.body).map_err(|e| format!("malformed JSON body: {e}"))?
+            serde_json::from_slice(&body.decoded()?)
+                .map_err(|e| format!("malformed JSON body: {e}"))?
         };
         return Ok(Identified {
             service,
@@ -294,9 +311,16 @@ fn identify<'c>(
     // query / ec2: Action=<Op>&Version=<v>, in a form body or (GET, presigned) the query.
     let is_form =
         header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    // A form body that cannot be decoded may still be an opaque REST payload (an S3
+    // object uploaded with that Content-Type): the error is kept for when nothing matches.
+    let (form_body, form_error) = match (is_form && !body.is_empty()).then(|| body.decoded()) {
+        Some(Ok(bytes)) => (Some(bytes), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let form: Option<Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>> =
-        if is_form && !request.body.is_empty() {
-            Some(form_urlencoded::parse(request.body).collect())
+        if let Some(bytes) = &form_body {
+            Some(form_urlencoded::parse(bytes).collect())
         } else if query.has("Action") {
             Some(query.pairs.clone())
         } else {
@@ -361,6 +385,7 @@ fn identify<'c>(
     let express_control = endpoint.s3 == Some(S3Addressing::ExpressControl);
     let method = request.method.as_str();
     let mut ambiguous = Vec::new();
+    let mut not_s3_host = false;
     for service in candidates
         .iter()
         .copied()
@@ -377,9 +402,25 @@ fn identify<'c>(
         if service.meta.id == "s3" && endpoint.s3 == Some(S3Addressing::Control) {
             continue;
         }
+        // S3's paths mean nothing without knowing how the host names the bucket: a host
+        // not understood as S3 is never read as path-style (that would be a guess).
+        if service.meta.id == "s3" && endpoint.s3.is_none() {
+            not_s3_host = true;
+            continue;
+        }
         match rest::find(service, method, &rest_path, query, headers, express_control) {
             RestMatch::One(matched) => {
-                return from_rest(service, &matched, query, request, endpoint);
+                return from_rest(service, &matched, query, request, &body, endpoint);
+            }
+            // An Object Lambda host also serves WriteGetObjectResponse, whose host prefix
+            // (`{RequestRoute}.`) is not an access point: its path is not bucket-relative.
+            RestMatch::None if matches!(endpoint.s3, Some(S3Addressing::ObjectLambda { .. })) => {
+                if let RestMatch::One(matched) =
+                    rest::find(service, method, path, query, headers, express_control)
+                    && matched.operation.meta.host_prefix.is_some()
+                {
+                    return from_rest(service, &matched, query, request, &body, endpoint);
+                }
             }
             RestMatch::Ambiguous(names) => ambiguous.extend(
                 names
@@ -391,14 +432,17 @@ fn identify<'c>(
     }
     // botocore sends some long GETs as form-encoded POSTs (CloudSearch Search): read the
     // form as the query string it stands for.
-    if method == "POST" && is_form && !request.body.is_empty() {
+    if method == "POST"
+        && let Some(bytes) = &form_body
+    {
         let as_query = Query {
-            pairs: form_urlencoded::parse(request.body).collect(),
+            pairs: form_urlencoded::parse(bytes).collect(),
         };
         for service in candidates
             .iter()
             .copied()
             .filter(|s| s.speaks("rest-json") || s.speaks("rest-xml"))
+            .filter(|s| s.meta.id != "s3" || endpoint.s3.is_some())
         {
             if let RestMatch::One(matched) = rest::find(
                 service,
@@ -408,11 +452,8 @@ fn identify<'c>(
                 headers,
                 express_control,
             ) {
-                let get = RequestView {
-                    body: &[],
-                    ..*request
-                };
-                return from_rest(service, &matched, &as_query, &get, endpoint);
+                let no_body = CodedBody::new(&[], &http::HeaderMap::new());
+                return from_rest(service, &matched, &as_query, request, &no_body, endpoint);
             }
         }
     }
@@ -422,35 +463,69 @@ fn identify<'c>(
             ambiguous.join(", ")
         ));
     }
+    if let Some(reason) = form_error {
+        return Err(reason);
+    }
+    if not_s3_host {
+        return Err(format!(
+            "the request is signed for S3 but `{}` is not an S3 host form Airlock understands, so its path cannot be read",
+            request.host
+        ));
+    }
     Err(format!(
         "no operation of [{}] matches {method} {path}",
         ids(candidates)
     ))
 }
 
-/// The candidate with target prefix `target` that has operation `op` (Timestream's write
-/// and query APIs share one target prefix).
+/// The candidate with target prefix `target` that has operation `op`. Timestream's write
+/// and query APIs share one target prefix and several operations: there the host
+/// (`ingest.timestream…` or `query.timestream…`, or their `-cellN` hosts) decides, and a
+/// host that names neither leaves the call unknown rather than guessed.
 fn pick<'c>(
     candidates: &[&'c Service],
     by_target: &[usize],
     catalog: &'c Catalog,
+    endpoint: &Endpoint<'_>,
     target: &str,
     op: &str,
 ) -> Result<(&'c Service, &'c Operation), String> {
-    let mut with_target = by_target
+    // In candidate order: the APIs the host names come first.
+    let with_target: Vec<&'c Service> = candidates
         .iter()
-        .map(|&i| &catalog.services[i])
-        .filter(|s| candidates.iter().any(|c| std::ptr::eq(*c, *s)))
-        .peekable();
-    if with_target.peek().is_none() {
+        .copied()
+        .filter(|c| by_target.iter().any(|&i| std::ptr::eq(*c, &catalog.services[i])))
+        .collect();
+    if with_target.is_empty() {
         return Err(format!(
             "target `{target}` belongs to none of [{}]",
             ids(candidates)
         ));
     }
-    with_target
-        .find_map(|s| s.operation(op).map(|o| (s, o)))
-        .ok_or_else(|| format!("no API with target `{target}` has operation `{op}`"))
+    let having: Vec<(&'c Service, &'c Operation)> = with_target
+        .iter()
+        .filter_map(|s| s.operation(op).map(|o| (*s, o)))
+        .collect();
+    let prefixes = endpoint.prefix_candidates();
+    let on_host: Vec<(&'c Service, &'c Operation)> = having
+        .iter()
+        .copied()
+        .filter(|(s, _)| prefixes.contains(&s.meta.endpoint_prefix))
+        .collect();
+    match (having.as_slice(), on_host.as_slice()) {
+        ([], _) => Err(format!(
+            "no API with target `{target}` has operation `{op}`"
+        )),
+        ([one], _) | (_, [one]) => Ok(*one),
+        _ => Err(format!(
+            "operation `{op}` of target `{target}` exists in [{}] and the host names none of them",
+            having
+                .iter()
+                .map(|(s, _)| s.meta.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 fn ids(services: &[&Service]) -> String {
@@ -468,7 +543,8 @@ fn s3_path(endpoint: &Endpoint<'_>, path: &str) -> String {
             S3Addressing::VirtualHosted { bucket }
             | S3Addressing::Directory { bucket }
             | S3Addressing::AccessPoint { alias: bucket }
-            | S3Addressing::MultiRegion { alias: bucket },
+            | S3Addressing::MultiRegion { alias: bucket }
+            | S3Addressing::ObjectLambda { alias: bucket },
         ) => format!("/{bucket}{path}"),
         _ => path.to_string(),
     }
@@ -480,6 +556,7 @@ fn from_rest<'c>(
     matched: &rest::Matched<'c>,
     query: &Query<'_>,
     request: &RequestView<'_>,
+    body: &CodedBody<'_>,
     endpoint: &Endpoint<'_>,
 ) -> Result<Identified<'c>, String> {
     let protocol = if service.speaks("rest-xml") {
@@ -492,6 +569,7 @@ fn from_rest<'c>(
         &matched.labels,
         query,
         request,
+        body,
         endpoint,
         protocol,
     )?;
@@ -510,6 +588,7 @@ fn rest_params(
     labels: &[(&str, String)],
     query: &Query<'_>,
     request: &RequestView<'_>,
+    body: &CodedBody<'_>,
     endpoint: &Endpoint<'_>,
     protocol: &str,
 ) -> Result<Value, String> {
@@ -552,21 +631,25 @@ fn rest_params(
             }
         }
     }
-    let body = request.body;
     if !body.is_empty() {
+        // A blob payload (an S3 object, a Lambda payload) is opaque: its Content-Encoding
+        // describes the payload and is never decoded. Other bodies carry parameters.
         match &meta.payload {
             Some(payload) if payload.kind == "blob" => {}
             Some(payload) if payload.kind == "string" => {
                 params.insert(
                     payload.member.clone(),
-                    Value::String(String::from_utf8_lossy(body).into_owned()),
+                    Value::String(String::from_utf8_lossy(&body.decoded()?).into_owned()),
                 );
             }
             Some(payload) => {
-                params.insert(payload.member.clone(), decode_body(body, protocol)?);
+                params.insert(
+                    payload.member.clone(),
+                    decode_body(&body.decoded()?, protocol)?,
+                );
             }
             None => {
-                if let Value::Object(members) = decode_body(body, protocol)? {
+                if let Value::Object(members) = decode_body(&body.decoded()?, protocol)? {
                     params.extend(members);
                 }
             }
