@@ -682,3 +682,379 @@ fn explain_reads_raw_http_requests_and_reports_bad_input() {
             .contains("names no host")
     );
 }
+
+/// Classify one hand-written request with a binary body.
+fn classify_bytes(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Classification {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let line =
+        json!({"method": method, "url": url, "headers": headers, "body_b64": base64_encode(body)});
+    let request = explain::parse_json(&line.to_string()).unwrap();
+    airlock::cloud::aws::classify(&request.view())
+}
+
+fn unknown_reason(c: Classification) -> String {
+    match c {
+        Classification::Unknown(u) => u.reason,
+        Classification::Known(c) => panic!("classified as {}:{}", c.api, c.operation),
+    }
+}
+
+#[test]
+fn s3_transfer_acceleration_hosts_classify_like_virtual_hosted_s3() {
+    for host in [
+        "amzn-bucket.s3-accelerate.amazonaws.com",
+        "amzn-bucket.s3-accelerate.dualstack.amazonaws.com",
+    ] {
+        // Bucket GETs used to come out as ListBuckets (`GET /` read path-style).
+        let c = call(
+            "GET",
+            &format!("https://{host}/?replication"),
+            "s3",
+            "eu-west-1",
+            &[],
+            "",
+        );
+        assert_eq!(
+            (c.api, c.operation),
+            ("s3", "GetBucketReplication"),
+            "{host}"
+        );
+        assert_eq!(c.params["Bucket"], "amzn-bucket");
+        assert_eq!(
+            c.region.as_deref(),
+            Some("eu-west-1"),
+            "region from the scope"
+        );
+        assert_eq!(c.resources, ["arn:aws:s3:::amzn-bucket"]);
+        let c = s3("GET", &format!("https://{host}/a/b.txt"), &[]);
+        assert_eq!(c.operation, "GetObject");
+        assert_eq!(
+            (c.params["Bucket"].as_str(), c.params["Key"].as_str()),
+            (Some("amzn-bucket"), Some("a/b.txt"))
+        );
+        let c = s3("GET", &format!("https://{host}/?list-type=2"), &[]);
+        assert_eq!(c.operation, "ListObjectsV2");
+        let c = s3("DELETE", &format!("https://{host}/"), &[]);
+        assert_eq!(c.operation, "DeleteBucket");
+    }
+    // Acceleration is virtual-hosted only: a host without a bucket is not read as ListBuckets.
+    let auth = auth("us-east-1", "s3");
+    let why = unknown_reason(classify(
+        "GET",
+        "https://s3-accelerate.amazonaws.com/",
+        &[("Authorization", &auth)],
+        "",
+    ));
+    assert!(why.contains("must name the bucket"), "{why}");
+}
+
+#[test]
+fn s3_hosts_not_understood_are_unknown_never_read_as_another_form() {
+    let auth = auth("us-east-1", "s3");
+    let unknown = |method: &str, url: &str| {
+        unknown_reason(classify(method, url, &[("Authorization", &auth)], ""))
+    };
+    // A website endpoint: before, `GET /k` became GetObject of bucket `k`.
+    let why = unknown("GET", "https://b.s3-website-us-east-1.amazonaws.com/k");
+    assert!(why.contains("website"), "{why}");
+    let why = unknown("GET", "https://b.s3-website.eu-central-1.amazonaws.com/k");
+    assert!(why.contains("website"), "{why}");
+    // Labels right of the S3 label that are neither a region nor a variant marker.
+    let why = unknown("GET", "https://b.s3.us-east-1.example.amazonaws.com/k");
+    assert!(why.contains("does not understand"), "{why}");
+    // Signed for S3, sent to a host that is no S3 form at all.
+    let why = unknown("GET", "https://storage.us-east-1.amazonaws.com/b/k");
+    assert!(why.contains("not an S3 host form"), "{why}");
+    // An interface endpoint whose kind is not one S3 has.
+    let why = unknown(
+        "GET",
+        "https://thing.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com/b/k",
+    );
+    assert!(why.contains("kind"), "{why}");
+}
+
+#[test]
+fn s3_interface_endpoints_and_object_lambda_hosts_name_the_bucket() {
+    // Path-style through an interface endpoint: the vpce labels are not a bucket.
+    let c = s3(
+        "GET",
+        "https://bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com/amzn-bucket/a/b.txt",
+        &[],
+    );
+    assert_eq!(c.operation, "GetObject");
+    assert_eq!(
+        (c.params["Bucket"].as_str(), c.params["Key"].as_str()),
+        (Some("amzn-bucket"), Some("a/b.txt"))
+    );
+    // Virtual-hosted through it (botocore puts the bucket in front of the endpoint URL).
+    let c = s3(
+        "GET",
+        "https://my.bucket.bucket.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com/?policy",
+        &[],
+    );
+    assert_eq!(
+        (c.operation, c.params["Bucket"].as_str()),
+        ("GetBucketPolicy", Some("my.bucket"))
+    );
+    let c = s3(
+        "GET",
+        "https://myap-123456789012.accesspoint.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com/k",
+        &[],
+    );
+    assert_eq!(
+        (c.operation, c.params["Bucket"].as_str()),
+        ("GetObject", Some("myap-123456789012"))
+    );
+    assert_eq!(c.account.as_deref(), Some("123456789012"));
+    let c = call(
+        "GET",
+        "https://123456789012.control.vpce-1a2b3c4d-5e6f.s3.us-east-1.vpce.amazonaws.com/v20180820/accesspoint/myap",
+        "s3",
+        "us-east-1",
+        &[("x-amz-account-id", "123456789012")],
+        "",
+    );
+    assert_eq!((c.api, c.operation), ("s3control", "GetAccessPoint"));
+
+    // Object Lambda access points: GetObject through the access point...
+    let c = call(
+        "GET",
+        "https://myolap-123456789012.s3-object-lambda.us-east-1.amazonaws.com/a/b.txt",
+        "s3-object-lambda",
+        "us-east-1",
+        &[],
+        "",
+    );
+    assert_eq!(c.operation, "GetObject");
+    assert_eq!(
+        (c.params["Bucket"].as_str(), c.params["Key"].as_str()),
+        (Some("myolap-123456789012"), Some("a/b.txt"))
+    );
+    // ...and the Lambda's answer, whose host label is a route, not an access point.
+    let c = call(
+        "POST",
+        "https://route-1.s3-object-lambda.us-east-1.amazonaws.com/WriteGetObjectResponse",
+        "s3-object-lambda",
+        "us-east-1",
+        &[
+            ("x-amz-request-route", "route-1"),
+            ("x-amz-request-token", "t"),
+        ],
+        "",
+    );
+    assert_eq!(c.operation, "WriteGetObjectResponse");
+    assert!(c.params.get("Bucket").is_none(), "{}", c.params);
+}
+
+#[test]
+fn timestreams_shared_target_is_decided_by_the_host() {
+    let target = [
+        ("X-Amz-Target", "Timestream_20181101.TagResource"),
+        ("Content-Type", "application/x-amz-json-1.0"),
+    ];
+    for (host, api) in [
+        (
+            "ingest.timestream.us-east-1.amazonaws.com",
+            "timestream-write",
+        ),
+        (
+            "ingest-cell2.timestream.us-east-1.amazonaws.com",
+            "timestream-write",
+        ),
+        (
+            "query.timestream.us-east-1.amazonaws.com",
+            "timestream-query",
+        ),
+        (
+            "query-cell1.timestream.us-east-1.amazonaws.com",
+            "timestream-query",
+        ),
+    ] {
+        let c = call(
+            "POST",
+            &format!("https://{host}/"),
+            "timestream",
+            "us-east-1",
+            &target,
+            r#"{"ResourceARN":"arn:aws:timestream:us-east-1:123456789012:database/d","Tags":[]}"#,
+        );
+        assert_eq!((c.api, c.operation), (api, "TagResource"), "{host}");
+    }
+    // A host naming neither: both APIs have the operation, so it is not guessed.
+    let auth = auth("us-east-1", "timestream");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    headers.extend(target);
+    let why = unknown_reason(classify(
+        "POST",
+        "https://timestream.us-east-1.amazonaws.com/",
+        &headers,
+        "{}",
+    ));
+    assert!(why.contains("the host names none of them"), "{why}");
+    // An operation only one of them has needs no host.
+    headers[1] = ("X-Amz-Target", "Timestream_20181101.WriteRecords");
+    assert!(
+        classify(
+            "POST",
+            "https://timestream.us-east-1.amazonaws.com/",
+            &headers,
+            "{}"
+        )
+        .call()
+        .is_some()
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn gzip_compressed_bodies_are_classified_from_their_decompressed_view() {
+    let auth = auth("us-east-1", "monitoring");
+    let form = "Action=PutMetricData&Version=2010-08-01&Namespace=ns&MetricData.member.1.MetricName=m&MetricData.member.1.Value=1";
+    let packed = gzip(form.as_bytes());
+    let headers = [
+        ("Authorization", auth.as_str()),
+        (
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+        ("Content-Encoding", "gzip"),
+    ];
+    let Classification::Known(c) = classify_bytes(
+        "POST",
+        "https://monitoring.us-east-1.amazonaws.com/",
+        &headers,
+        &packed,
+    ) else {
+        panic!("gzip query PutMetricData unknown")
+    };
+    assert_eq!(
+        (c.api, c.operation, c.protocol),
+        ("cloudwatch", "PutMetricData", "query")
+    );
+    assert_eq!(c.params["Namespace"], "ns");
+    assert_eq!(c.params["MetricData"][0]["MetricName"], "m");
+
+    // JSON (botocore 1.44) and CBOR (Smithy SDKs) compress the same way.
+    let json_body = gzip(br#"{"Namespace":"ns","MetricData":[{"MetricName":"m"}]}"#);
+    let headers = [
+        ("Authorization", auth.as_str()),
+        (
+            "X-Amz-Target",
+            "GraniteServiceVersion20100801.PutMetricData",
+        ),
+        ("Content-Type", "application/x-amz-json-1.0"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let Classification::Known(c) = classify_bytes(
+        "POST",
+        "https://monitoring.us-east-1.amazonaws.com/",
+        &headers,
+        &json_body,
+    ) else {
+        panic!("gzip json PutMetricData unknown")
+    };
+    assert_eq!((c.operation, c.protocol), ("PutMetricData", "json"));
+    assert_eq!(c.params["Namespace"], "ns");
+    let mut cbor = Vec::new();
+    ciborium::ser::into_writer(
+        &ciborium::Value::Map(vec![(
+            ciborium::Value::Text("Namespace".into()),
+            ciborium::Value::Text("ns".into()),
+        )]),
+        &mut cbor,
+    )
+    .unwrap();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("smithy-protocol", "rpc-v2-cbor"),
+        ("Content-Type", "application/cbor"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let Classification::Known(c) = classify_bytes(
+        "POST",
+        "https://monitoring.us-east-1.amazonaws.com/service/GraniteServiceVersion20100801/operation/PutMetricData",
+        &headers,
+        &gzip(&cbor),
+    ) else {
+        panic!("gzip cbor PutMetricData unknown")
+    };
+    assert_eq!(
+        (c.operation, c.protocol, c.params["Namespace"].as_str()),
+        ("PutMetricData", "rpc-v2-cbor", Some("ns"))
+    );
+
+    // Any other coding of a body that carries parameters: unknown, with the reason.
+    for coding in ["br", "deflate", "gzip, br"] {
+        let headers = [
+            ("Authorization", auth.as_str()),
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
+            ("Content-Encoding", coding),
+        ];
+        let why = unknown_reason(classify_bytes(
+            "POST",
+            "https://monitoring.us-east-1.amazonaws.com/",
+            &headers,
+            &packed,
+        ));
+        assert!(why.contains("does not decode"), "{coding}: {why}");
+    }
+    // A decompression bomb stops at the cap.
+    let bomb = gzip(&vec![b'a'; 4 << 20]);
+    let headers = [
+        ("Authorization", auth.as_str()),
+        (
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        ),
+        ("Content-Encoding", "gzip"),
+    ];
+    let why = unknown_reason(classify_bytes(
+        "POST",
+        "https://monitoring.us-east-1.amazonaws.com/",
+        &headers,
+        &bomb,
+    ));
+    assert!(why.contains("more than 1048576 bytes"), "{why}");
+
+    // An S3 object stored compressed: Content-Encoding describes the object, never decoded.
+    for coding in ["gzip", "br"] {
+        let c = s3(
+            "PUT",
+            "https://b.s3.us-east-1.amazonaws.com/k.gz",
+            &[("Content-Encoding", coding)],
+        );
+        assert_eq!(c.operation, "PutObject", "{coding}");
+        assert_eq!(c.params["ContentEncoding"], coding);
+    }
+    let c = match classify_bytes(
+        "PUT",
+        "https://b.s3.us-east-1.amazonaws.com/k.br",
+        &[
+            ("Authorization", &auth.replace("monitoring", "s3")),
+            ("Content-Encoding", "br"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        b"\x0b\x02\x80hello\x03",
+    ) {
+        Classification::Known(c) => c,
+        Classification::Unknown(u) => panic!("{}", u.reason),
+    };
+    assert_eq!(c.operation, "PutObject");
+}

@@ -494,7 +494,11 @@ fn pick<'c>(
     let with_target: Vec<&'c Service> = candidates
         .iter()
         .copied()
-        .filter(|c| by_target.iter().any(|&i| std::ptr::eq(*c, &catalog.services[i])))
+        .filter(|c| {
+            by_target
+                .iter()
+                .any(|&i| std::ptr::eq(*c, &catalog.services[i]))
+        })
         .collect();
     if with_target.is_empty() {
         return Err(format!(
