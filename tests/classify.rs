@@ -83,6 +83,35 @@ const PRIVILEGED: &[(&str, &str)] = &[
     ("organizations", "DeletePolicy"),
 ];
 
+/// What one corpus line came out as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The expected API and operation.
+    Right,
+    /// An explicit unknown: the baseline holds it for a human.
+    Unknown,
+    /// Another operation: worse than unknown, since rules judge the wrong call.
+    Wrong,
+}
+
+/// A request as the wire carries it, its signature aside: method, URL, every header
+/// (names lower-cased; `Authorization` kept whole but for its `Signature=` value, so the
+/// credential scope and signed headers must agree too) and the body, byte for byte.
+fn wire_form(input: &Value) -> String {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in input["headers"].as_object().unwrap() {
+        let name = name.to_ascii_lowercase();
+        let mut value = value.as_str().unwrap().to_string();
+        if name == "authorization"
+            && let Some(at) = value.find("Signature=")
+        {
+            value.truncate(at + "Signature=".len());
+        }
+        headers.insert(name, value);
+    }
+    json!([input["method"], input["url"], headers, input["body_b64"]]).to_string()
+}
+
 #[test]
 fn every_botocore_operation_is_classified_by_the_binary() {
     let corpus = corpus();
@@ -108,44 +137,128 @@ fn every_botocore_operation_is_classified_by_the_binary() {
         .collect();
     assert_eq!(inputs.len(), results.len(), "one result line per request");
     let prefixes = iam_prefixes();
+    let expected = |input: &Value| {
+        let expect = &input["expect"];
+        (
+            expect["service"].as_str().unwrap().to_string(),
+            expect["operation"].as_str().unwrap().to_string(),
+        )
+    };
 
-    let (mut right, mut exact_api) = (0usize, 0usize);
-    let mut misses: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Every request botocore produced for each operation (base lines, variants, twins),
+    // as wire forms: the proof that two operations can be the same request.
+    let mut wire_of: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for input in &inputs {
+        wire_of
+            .entry(expected(input))
+            .or_default()
+            .push(wire_form(input));
+    }
+
+    let variant = |input: &Value| {
+        input["expect"]["variant"]
+            .as_str()
+            .map_or_else(|| "base".to_string(), str::to_string)
+    };
+    let (mut right_service_op, mut exact_api) = (0usize, 0usize);
+    // variant → [right, unknown, wrong]
+    let mut by_variant: BTreeMap<String, [usize; 3]> = BTreeMap::new();
+    let mut unknowns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // (expected, answered) → lines, for wrong answers whose requests botocore also
+    // produces, byte for byte, for the answered operation.
+    let mut wire_identical: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut unproven: Vec<String> = Vec::new();
     let mut privileged_seen: HashMap<(&str, &str), bool> = HashMap::new();
     for (input, result) in inputs.iter().zip(&results) {
-        let expect = &input["expect"];
-        let (api, op) = (
-            expect["service"].as_str().unwrap(),
-            expect["operation"].as_str().unwrap(),
+        let (api, op) = expected(input);
+        let outcome = if result["unknown"] == true || result.get("error").is_some() {
+            Outcome::Unknown
+        } else if result["api"] == api.as_str() && result["operation"] == op.as_str() {
+            Outcome::Right
+        } else {
+            Outcome::Wrong
+        };
+        let counts = by_variant.entry(variant(input)).or_default();
+        counts[match outcome {
+            Outcome::Right => 0,
+            Outcome::Unknown => 1,
+            Outcome::Wrong => 2,
+        }] += 1;
+        right_service_op += usize::from(
+            result["service"].as_str() == prefixes.get(&api).map(String::as_str)
+                && result["operation"] == op.as_str(),
         );
-        let ok = result["service"].as_str() == prefixes.get(api).map(String::as_str)
-            && result["operation"] == op;
-        right += usize::from(ok);
-        exact_api += usize::from(result["api"] == api && result["operation"] == op);
+        exact_api += usize::from(outcome == Outcome::Right);
         if let Some(key) = PRIVILEGED.iter().find(|(s, o)| *s == api && *o == op) {
-            let exact = result["api"] == api && result["operation"] == op;
             let entry = privileged_seen.entry(*key).or_insert(true);
-            *entry &= exact;
+            *entry &= outcome == Outcome::Right;
         }
-        if !ok {
-            let got = result["reason"].as_str().map_or_else(
-                || format!("{}:{}", result["api"], result["operation"]),
-                str::to_string,
-            );
-            misses
-                .entry(api.to_string())
-                .or_default()
-                .push(format!("{op} → {got}"));
+        match outcome {
+            Outcome::Right => {}
+            Outcome::Unknown => unknowns.entry(api.clone()).or_default().push(format!(
+                "{op} [{}] → {}",
+                variant(input),
+                result["reason"]
+                    .as_str()
+                    .or(result["error"].as_str())
+                    .unwrap_or("?")
+            )),
+            Outcome::Wrong => {
+                let answered = (
+                    result["api"].as_str().unwrap_or("?").to_string(),
+                    result["operation"].as_str().unwrap_or("?").to_string(),
+                );
+                let wire = wire_form(input);
+                let proven = wire_of
+                    .get(&answered)
+                    .is_some_and(|forms| forms.contains(&wire));
+                let pair = (
+                    format!("{api}:{op}"),
+                    format!("{}:{}", answered.0, answered.1),
+                );
+                if proven {
+                    *wire_identical.entry(pair).or_default() += 1;
+                } else {
+                    unproven.push(format!(
+                        "{} → {} [{}] {}",
+                        pair.0,
+                        pair.1,
+                        variant(input),
+                        input["url"]
+                    ));
+                }
+            }
         }
     }
-    let accuracy = right as f64 / inputs.len() as f64 * 100.0;
+    let total = inputs.len();
+    let percent = |n: usize| n as f64 / total as f64 * 100.0;
+    let accuracy = percent(right_service_op);
+    let wrong: usize = by_variant.values().map(|c| c[2]).sum();
+    let unknown: usize = by_variant.values().map(|c| c[1]).sum();
     let mut report = format!(
-        "classified {right}/{} botocore requests to the right service and operation: {accuracy:.2}% (exact API {:.2}%)\n",
-        inputs.len(),
-        exact_api as f64 / inputs.len() as f64 * 100.0
+        "classified {right_service_op}/{total} botocore requests to the right service and operation: {accuracy:.2}% (exact API {:.2}%)\n\
+         unknown: {unknown}; wrong operation: {wrong}, of which provably wire-identical: {}, unproven: {}\n",
+        percent(exact_api),
+        wrong - unproven.len(),
+        unproven.len(),
     );
-    for (api, list) in &misses {
-        report.push_str(&format!("  miss {api}: {}\n", list.join("; ")));
+    for (variant, [right, unknown, wrong]) in &by_variant {
+        report.push_str(&format!(
+            "  variant {variant}: {right} right, {unknown} unknown, {wrong} wrong\n"
+        ));
+    }
+    for (api, list) in &unknowns {
+        report.push_str(&format!("  unknown {api}: {}\n", list.join("; ")));
+    }
+    report.push_str(
+        "allowed pairs (expected → answered, lines): the same method, URL, headers and body \
+         (signature aside) as a request botocore makes for the answered operation\n",
+    );
+    for ((expected, answered), lines) in &wire_identical {
+        report.push_str(&format!("  {expected} → {answered} ({lines})\n"));
+    }
+    for line in &unproven {
+        report.push_str(&format!("  WRONG {line}\n"));
     }
     // cargo hides a passing test's output: tests/run.sh prints this file.
     print!("{report}");
@@ -157,21 +270,76 @@ fn every_botocore_operation_is_classified_by_the_binary() {
         &report,
     )
     .unwrap();
+    assert!(total > 19_000, "the corpus covers only {total} operations");
+    for variant in ["accelerate", "accelerate-dualstack", "gzip", "twin"] {
+        assert!(
+            by_variant.get(variant).is_some_and(|c| c[0] > 0),
+            "the corpus has no classified `{variant}` lines"
+        );
+    }
     assert!(
-        inputs.len() > 19_000,
-        "the corpus covers only {} operations",
-        inputs.len()
+        unproven.is_empty(),
+        "{} wrong operations that are not wire-identical to the answer:\n{}",
+        unproven.len(),
+        unproven.join("\n")
     );
     assert!(accuracy >= 99.5, "accuracy {accuracy:.2}% is below 99.5%");
     for key in PRIVILEGED {
         assert_eq!(
             privileged_seen.get(key),
             Some(&true),
-            "privileged {}:{} missing or misclassified",
+            "privileged {}:{} missing, unknown or misclassified",
             key.0,
             key.1
         );
     }
+}
+
+#[test]
+fn a_wire_form_ignores_only_the_signature() {
+    let line = json!({
+        "method": "GET",
+        "url": "https://b.s3.amazonaws.com/?lifecycle",
+        "headers": {"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc", "X-Amz-Date": "20260101T000000Z"},
+        "body_b64": "",
+    });
+    let same = |edit: &dyn Fn(&mut Value)| {
+        let mut other = line.clone();
+        edit(&mut other);
+        wire_form(&line) == wire_form(&other)
+    };
+    assert!(same(&|v| v["headers"]["Authorization"] = json!(
+        line["headers"]["Authorization"]
+            .as_str()
+            .unwrap()
+            .replace("=abc", "=def")
+    )));
+    assert!(same(&|v| {
+        let auth = v["headers"]["Authorization"].take();
+        v["headers"]
+            .as_object_mut()
+            .unwrap()
+            .remove("Authorization");
+        v["headers"]["authorization"] = auth;
+    }));
+    assert!(!same(&|v| v["headers"]["Authorization"] = json!(
+        line["headers"]["Authorization"]
+            .as_str()
+            .unwrap()
+            .replace("/s3/", "/s3-object-lambda/")
+    )));
+    assert!(!same(&|v| v["headers"]["Authorization"] = json!(
+        line["headers"]["Authorization"]
+            .as_str()
+            .unwrap()
+            .replace("host;x-amz-date", "host")
+    )));
+    assert!(!same(&|v| v["url"] = json!(
+        "https://b.s3.amazonaws.com/?lifecycle&x-id=GetBucketLifecycle"
+    )));
+    assert!(!same(&|v| v["method"] = json!("PUT")));
+    assert!(!same(&|v| v["body_b64"] = json!("eA==")));
+    assert!(!same(&|v| v["headers"]["Content-MD5"] = json!("x")));
 }
 
 /// Classify one hand-written request.
@@ -372,6 +540,36 @@ fn s3_operations_sharing_a_path_are_told_apart() {
     assert_eq!(
         s3("POST", "https://b.s3.us-east-1.amazonaws.com/?delete", &[]).operation,
         "DeleteObjects"
+    );
+    // Deprecated twins: the successor, except where only the deprecated one is sent with
+    // a checksum (PutBucketNotification requires one; its successor has none).
+    let notification = "https://b.s3.us-east-1.amazonaws.com/?notification";
+    assert_eq!(
+        s3("PUT", notification, &[]).operation,
+        "PutBucketNotificationConfiguration"
+    );
+    assert_eq!(
+        s3("PUT", notification, &[("x-amz-checksum-crc32", "AAAAAA==")]).operation,
+        "PutBucketNotification"
+    );
+    assert_eq!(
+        s3(
+            "PUT",
+            notification,
+            &[("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg==")]
+        )
+        .operation,
+        "PutBucketNotification"
+    );
+    assert_eq!(
+        s3(
+            "PUT",
+            "https://b.s3.us-east-1.amazonaws.com/?lifecycle",
+            &[("x-amz-checksum-crc32", "AAAAAA==")]
+        )
+        .operation,
+        "PutBucketLifecycleConfiguration",
+        "both lifecycle operations send checksums: the successor"
     );
     // The Smithy `x-id` hint settles what only it can (and agrees with the rest).
     assert_eq!(
