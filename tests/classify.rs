@@ -161,8 +161,8 @@ fn every_botocore_operation_is_classified_by_the_binary() {
             .map_or_else(|| "base".to_string(), str::to_string)
     };
     let (mut right_service_op, mut exact_api) = (0usize, 0usize);
-    // variant → [right, unknown, wrong]
-    let mut by_variant: BTreeMap<String, [usize; 3]> = BTreeMap::new();
+    // variant → [right, unknown, another operation proven wire-identical, WRONG]
+    let mut by_variant: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     let mut unknowns: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // (expected, answered) → lines, for wrong answers whose requests botocore also
     // produces, byte for byte, for the answered operation.
@@ -179,11 +179,6 @@ fn every_botocore_operation_is_classified_by_the_binary() {
             Outcome::Wrong
         };
         let counts = by_variant.entry(variant(input)).or_default();
-        counts[match outcome {
-            Outcome::Right => 0,
-            Outcome::Unknown => 1,
-            Outcome::Wrong => 2,
-        }] += 1;
         right_service_op += usize::from(
             result["service"].as_str() == prefixes.get(&api).map(String::as_str)
                 && result["operation"] == op.as_str(),
@@ -192,6 +187,11 @@ fn every_botocore_operation_is_classified_by_the_binary() {
         if let Some(key) = PRIVILEGED.iter().find(|(s, o)| *s == api && *o == op) {
             let entry = privileged_seen.entry(*key).or_insert(true);
             *entry &= outcome == Outcome::Right;
+        }
+        match outcome {
+            Outcome::Right => counts[0] += 1,
+            Outcome::Unknown => counts[1] += 1,
+            Outcome::Wrong => {}
         }
         match outcome {
             Outcome::Right => {}
@@ -217,8 +217,10 @@ fn every_botocore_operation_is_classified_by_the_binary() {
                     format!("{}:{}", answered.0, answered.1),
                 );
                 if proven {
+                    counts[2] += 1;
                     *wire_identical.entry(pair).or_default() += 1;
                 } else {
+                    counts[3] += 1;
                     unproven.push(format!(
                         "{} → {} [{}] {}",
                         pair.0,
@@ -233,18 +235,19 @@ fn every_botocore_operation_is_classified_by_the_binary() {
     let total = inputs.len();
     let percent = |n: usize| n as f64 / total as f64 * 100.0;
     let accuracy = percent(right_service_op);
-    let wrong: usize = by_variant.values().map(|c| c[2]).sum();
+    let wrong: usize = by_variant.values().map(|c| c[2] + c[3]).sum();
     let unknown: usize = by_variant.values().map(|c| c[1]).sum();
+    let identical = wrong - unproven.len();
     let mut report = format!(
-        "classified {right_service_op}/{total} botocore requests to the right service and operation: {accuracy:.2}% (exact API {:.2}%)\n\
-         unknown: {unknown}; wrong operation: {wrong}, of which provably wire-identical: {}, unproven: {}\n",
+        "classified {right_service_op}/{total} botocore requests to the right service and operation: {accuracy:.2}% (exact API {:.2}%; exact or provably wire-identical {:.2}%)\n\
+         unknown: {unknown}; wrong operation: {wrong}, of which provably wire-identical: {identical}, unproven (WRONG): {}\n",
         percent(exact_api),
-        wrong - unproven.len(),
+        percent(exact_api + identical),
         unproven.len(),
     );
-    for (variant, [right, unknown, wrong]) in &by_variant {
+    for (variant, [right, unknown, identical, wrong]) in &by_variant {
         report.push_str(&format!(
-            "  variant {variant}: {right} right, {unknown} unknown, {wrong} wrong\n"
+            "  variant {variant}: {right} right, {unknown} unknown, {identical} another operation wire-identical, {wrong} WRONG\n"
         ));
     }
     for (api, list) in &unknowns {
@@ -254,6 +257,21 @@ fn every_botocore_operation_is_classified_by_the_binary() {
         "allowed pairs (expected → answered, lines): the same method, URL, headers and body \
          (signature aside) as a request botocore makes for the answered operation\n",
     );
+    let mut by_api: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    for ((expected, answered), lines) in &wire_identical {
+        let key = (
+            expected.split(':').next().unwrap_or(""),
+            answered.split(':').next().unwrap_or(""),
+        );
+        let entry = by_api.entry(key).or_default();
+        entry.0 += 1;
+        entry.1 += lines;
+    }
+    for ((expected, answered), (operations, lines)) in &by_api {
+        report.push_str(&format!(
+            "  API {expected} → {answered}: {operations} operations, {lines} lines\n"
+        ));
+    }
     for ((expected, answered), lines) in &wire_identical {
         report.push_str(&format!("  {expected} → {answered} ({lines})\n"));
     }
@@ -1255,4 +1273,64 @@ fn gzip_compressed_bodies_are_classified_from_their_decompressed_view() {
         Classification::Unknown(u) => panic!("{}", u.reason),
     };
     assert_eq!(c.operation, "PutObject");
+}
+
+#[test]
+fn apis_sharing_a_request_are_decided_by_the_host_or_left_unknown() {
+    let tags = "/tags/arn%3Aaws%3Agreengrass%3Aus-east-1%3A123456789012%3Acomponents%3Ac";
+    // On its own host, the API named like the host answers (proven wire-identical to its
+    // twin by the corpus test).
+    let c = call(
+        "GET",
+        &format!("https://greengrass.us-east-1.amazonaws.com{tags}"),
+        "greengrass",
+        "us-east-1",
+        &[],
+        "",
+    );
+    assert_eq!(
+        (c.service, c.operation),
+        ("greengrass", "ListTagsForResource")
+    );
+    // A host that names neither API: not the first one in catalog order.
+    let greengrass = auth("us-east-1", "greengrass");
+    let why = unknown_reason(classify(
+        "GET",
+        &format!("https://example.us-east-1.amazonaws.com{tags}"),
+        &[("Authorization", &greengrass)],
+        "",
+    ));
+    assert!(why.contains("the host names none of those APIs"), "{why}");
+    assert!(why.contains("greengrassv2:ListTagsForResource"), "{why}");
+    // An operation only one of them has is still known there.
+    let c = call(
+        "GET",
+        "https://example.us-east-1.amazonaws.com/greengrass/v2/components",
+        "greengrass",
+        "us-east-1",
+        &[],
+        "",
+    );
+    assert_eq!((c.api, c.operation), ("greengrassv2", "ListComponents"));
+
+    // RDS, DocumentDB and Neptune: one host, one Version, one IAM namespace.
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let body = "Action=DescribeDBClusters&Version=2014-10-31";
+    let c = call(
+        "POST",
+        "https://rds.us-east-1.amazonaws.com/",
+        "rds",
+        "us-east-1",
+        &form,
+        body,
+    );
+    assert_eq!((c.api, c.operation), ("rds", "DescribeDBClusters"));
+    let rds = auth("us-east-1", "rds");
+    let why = unknown_reason(classify(
+        "POST",
+        "https://example.us-east-1.amazonaws.com/",
+        &[("Authorization", &rds), form[0]],
+        body,
+    ));
+    assert!(why.contains("the host names none of them"), "{why}");
 }

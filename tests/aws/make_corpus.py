@@ -34,8 +34,11 @@ clients configure them:
   path, or host + method + request-URI template) are serialized with each other's input
   -- as given, then translated member by member through where each travels on the wire
   (URI label by position, header and query by name, body by wire name) -- by a client
-  without client-side parameter validation (it checks required members and names, which
-  the receiving service never sees); where botocore then produces the *same* request
+  without client-side parameter validation, so that a required *body* member the other
+  model lacks does not stop it (the service reads which operation it is from the target,
+  Action or path, not from the body). A required member that travels in the URI, query
+  or headers must be present: those decide the operation (S3's UploadPart is PutObject's
+  path plus ``partNumber`` and ``uploadId``). Where botocore then produces the *same* request
   (method, URL, headers and body; the signature aside), that request is emitted again
   labelled as the other operation, with ``"twin_of": "service:Operation"``. A classifier
   answering either is then provably not wrong: no byte of the request could tell them
@@ -946,6 +949,19 @@ def _wire_places(operation_model):
     return places
 
 
+def _dispatch_members_present(operation_model, inputs):
+    """Whether every required member that travels outside the body (URI, query string,
+    headers) has a value: without them the request is another operation's."""
+    shape = operation_model.input_shape
+    if shape is None:
+        return True
+    return all(
+        name in inputs
+        for name in shape.required_members
+        if shape.members[name].serialization.get("location")
+    )
+
+
 def _translate(params, source_model, target_model):
     """`params` of the source operation renamed to the target's members that travel in the
     same place on the wire; members with no counterpart are left out."""
@@ -1003,6 +1019,9 @@ def twin_records(session, kept, skipped):
                 tries = [params] if translated == params else [params, translated]
                 found = None
                 for inputs in tries:
+                    if not _dispatch_members_present(model_of(*target), inputs):
+                        reason = "a required URI, query or header member has no value"
+                        continue
                     try:
                         request = capturer.capture(operation_name, copy.deepcopy(inputs))
                     except Exception as error:  # noqa: BLE001 - not a twin, reported

@@ -345,10 +345,21 @@ fn identify<'c>(
                 // yet older SDKs still send (and AWS accepts) its query form.
                 .filter(|s| s.operation(action).is_some())
                 .collect();
-            let service = speaking
+            let at_version: Vec<&Service> = speaking
                 .iter()
                 .copied()
-                .find(|s| Some(s.meta.api_version.as_str()) == version)
+                .filter(|s| Some(s.meta.api_version.as_str()) == version)
+                .collect();
+            if at_version.len() > 1 && !on_host(endpoint, at_version[0]) {
+                return Err(format!(
+                    "`{action}` at Version `{}` exists in [{}] and the host names none of them",
+                    version.unwrap_or("-"),
+                    ids(&at_version)
+                ));
+            }
+            let service = at_version
+                .first()
+                .copied()
                 .or_else(|| (speaking.len() == 1).then(|| speaking[0]))
                 .ok_or_else(|| {
                     format!(
@@ -386,6 +397,8 @@ fn identify<'c>(
     let method = request.method.as_str();
     let mut ambiguous = Vec::new();
     let mut not_s3_host = false;
+    // Every API whose template matches (candidates are in host-first order).
+    let mut found: Vec<(&Service, rest::Matched<'_>)> = Vec::new();
     for service in candidates
         .iter()
         .copied()
@@ -409,9 +422,7 @@ fn identify<'c>(
             continue;
         }
         match rest::find(service, method, &rest_path, query, headers, express_control) {
-            RestMatch::One(matched) => {
-                return from_rest(service, &matched, query, request, &body, endpoint);
-            }
+            RestMatch::One(matched) => found.push((service, matched)),
             // An Object Lambda host also serves WriteGetObjectResponse, whose host prefix
             // (`{RequestRoute}.`) is not an access point: its path is not bucket-relative.
             RestMatch::None if matches!(endpoint.s3, Some(S3Addressing::ObjectLambda { .. })) => {
@@ -419,7 +430,7 @@ fn identify<'c>(
                     rest::find(service, method, path, query, headers, express_control)
                     && matched.operation.meta.host_prefix.is_some()
                 {
-                    return from_rest(service, &matched, query, request, &body, endpoint);
+                    found.push((service, matched));
                 }
             }
             RestMatch::Ambiguous(names) => ambiguous.extend(
@@ -429,6 +440,23 @@ fn identify<'c>(
             ),
             RestMatch::None => {}
         }
+    }
+    // APIs sharing a signing name and a path (greengrass and greengrassv2; wisdom and
+    // qconnect): the host's own API wins, and among several on the host the one named like
+    // it (the corpus test proves such pairs wire-identical). A host naming none of them
+    // does not say which: unknown, not the first in catalog order.
+    if found.len() > 1 && !on_host(endpoint, found[0].0) {
+        return Err(format!(
+            "{method} {path} matches operations of [{}] and the host names none of those APIs",
+            found
+                .iter()
+                .map(|(s, m)| format!("{}:{}", s.meta.id, m.operation.meta.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some((service, matched)) = found.first() {
+        return from_rest(service, matched, query, request, &body, endpoint);
     }
     // botocore sends some long GETs as form-encoded POSTs (CloudSearch Search): read the
     // form as the query string it stands for.
@@ -530,6 +558,13 @@ fn pick<'c>(
                 .join(", ")
         )),
     }
+}
+
+/// Whether the host names this API's endpoint prefix.
+fn on_host(endpoint: &Endpoint<'_>, service: &Service) -> bool {
+    endpoint
+        .prefix_candidates()
+        .contains(&service.meta.endpoint_prefix)
 }
 
 fn ids(services: &[&Service]) -> String {
