@@ -1334,3 +1334,19 @@ fn apis_sharing_a_request_are_decided_by_the_host_or_left_unknown() {
     ));
     assert!(why.contains("the host names none of them"), "{why}");
 }
+
+#[test]
+fn unsigned_requests_to_a_shared_host_pick_the_api_named_like_it() {
+    // No SigV4 scope: the host decides, and RDS's host is RDS's before DocumentDB's or
+    // Neptune's (catalog order would say docdb).
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let Classification::Known(c) = classify(
+        "POST",
+        "https://rds.us-east-1.amazonaws.com/",
+        &form,
+        "Action=DescribeDBClusters&Version=2014-10-31",
+    ) else {
+        panic!("unknown")
+    };
+    assert_eq!((c.api, c.operation), ("rds", "DescribeDBClusters"));
+}

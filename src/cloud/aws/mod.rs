@@ -232,7 +232,13 @@ fn candidates(
 fn by_host(catalog: &'static Catalog, endpoint: &Endpoint<'_>) -> Option<Vec<&'static Service>> {
     endpoint.prefix_candidates().iter().find_map(|prefix| {
         let found = catalog.by_endpoint_prefix(prefix);
-        (!found.is_empty()).then(|| found.iter().map(|&i| &catalog.services[i]).collect())
+        (!found.is_empty()).then(|| {
+            let mut services: Vec<&'static Service> =
+                found.iter().map(|&i| &catalog.services[i]).collect();
+            // As for a scope: among APIs on one host, the one named like it first.
+            services.sort_by_key(|s| s.meta.id != s.meta.endpoint_prefix);
+            services
+        })
     })
 }
 
