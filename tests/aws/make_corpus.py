@@ -18,6 +18,9 @@ captures the final ``AWSPreparedRequest`` and writes it as one JSON line:
      "expect": {"service": "elbv2", "operation": "DescribeLoadBalancers",
                 "protocol": "query"}}
 
+S3 lines also carry the ``bucket`` and ``key`` of their input in ``expect``: the host and
+path must be read back to exactly those.
+
 After them come *variants* (``"variant"`` in ``expect``), the same operations as other
 clients configure them:
 
@@ -736,6 +739,18 @@ def header_dict(headers):
     return out
 
 
+def s3_target(service_name, params):
+    """The bucket and key an S3 request is for, from its input: what a classifier must
+    read back from the host and path."""
+    if service_name != "s3":
+        return {}
+    return {
+        field: params[member]
+        for field, member in (("bucket", "Bucket"), ("key", "Key"))
+        if isinstance(params.get(member), str)
+    }
+
+
 def request_record(request, expect):
     return {
         "method": request.method,
@@ -788,6 +803,7 @@ def corpus_for_service(session, service_name, skipped, kept=None):
         try:
             params = builder.build(model.operation_model(operation_name))
             pristine = copy.deepcopy(params)
+            expect.update(s3_target(service_name, params))
             request = capturer.capture(operation_name, params)
         except Exception as error:  # noqa: BLE001 - every failure is reported, not fatal
             skipped.append((service_name, operation_name, _skip_reason(error)))
@@ -836,6 +852,7 @@ def accelerate_records(session, services, skipped):
                 "operation": operation_name,
                 "protocol": model.resolved_protocol,
                 "variant": variant,
+                **s3_target("s3", params),
             }
             yield request_record(request, expect)
         client.close()
@@ -1086,6 +1103,7 @@ def presigned_records(session, services, variants):
                     "operation": operation_name,
                     "protocol": protocol,
                     "presigned": True,
+                    **s3_target(service_name, params),
                 },
             }
 
