@@ -327,3 +327,97 @@ pub fn is_region(label: &str) -> bool {
 pub fn is_account(label: &str) -> bool {
     label.len() == 12 && label.bytes().all(|b| b.is_ascii_digit())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(host: &str) -> Option<S3Addressing<'_>> {
+        Endpoint::parse(host).and_then(|e| e.s3)
+    }
+
+    #[test]
+    fn accelerate_hosts_are_virtual_hosted_and_need_a_bucket() {
+        for host in [
+            "my.bucket.s3-accelerate.amazonaws.com",
+            "my.bucket.s3-accelerate.dualstack.amazonaws.com",
+        ] {
+            let e = Endpoint::parse(host).unwrap();
+            assert_eq!(
+                e.s3,
+                Some(S3Addressing::VirtualHosted {
+                    bucket: "my.bucket"
+                })
+            );
+            assert_eq!(e.region, None, "the region is the signature scope's");
+            assert_eq!(e.dualstack, host.contains("dualstack"));
+        }
+        assert!(matches!(
+            s3("s3-accelerate.amazonaws.com"),
+            Some(S3Addressing::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn s3_hosts_with_unknown_parts_are_unsupported() {
+        for host in [
+            "b.s3-website-us-east-1.amazonaws.com",
+            "b.s3-website.us-east-1.amazonaws.com",
+            "b.s3.us-east-1.example.amazonaws.com",
+            "b.s3.example.amazonaws.com",
+            "b.vpce-1.s3.us-east-1.vpce.amazonaws.com",
+            "x.bucket.vpce-1.s3-accesspoint.us-east-1.vpce.amazonaws.com",
+            "s3-object-lambda.us-east-1.amazonaws.com",
+        ] {
+            assert!(
+                matches!(s3(host), Some(S3Addressing::Unsupported(_))),
+                "{host}: {:?}",
+                s3(host)
+            );
+        }
+    }
+
+    #[test]
+    fn interface_endpoints_and_legacy_forms() {
+        let e = Endpoint::parse("bucket.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com").unwrap();
+        assert_eq!(
+            (e.s3, e.region),
+            (Some(S3Addressing::PathStyle), Some("eu-west-1"))
+        );
+        assert_eq!(
+            s3("b.bucket.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com"),
+            Some(S3Addressing::VirtualHosted { bucket: "b" })
+        );
+        assert_eq!(
+            s3("control.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com"),
+            Some(S3Addressing::Control)
+        );
+        let e = Endpoint::parse("b.s3-external-1.amazonaws.com").unwrap();
+        assert_eq!(
+            (e.s3, e.region),
+            (
+                Some(S3Addressing::VirtualHosted { bucket: "b" }),
+                Some("us-east-1")
+            )
+        );
+        assert_eq!(
+            s3("ap-123456789012.s3-object-lambda.us-east-1.amazonaws.com"),
+            Some(S3Addressing::ObjectLambda {
+                alias: "ap-123456789012"
+            })
+        );
+    }
+
+    #[test]
+    fn cell_hosts_name_their_endpoint_prefix() {
+        let e = Endpoint::parse("ingest-cell2.timestream.us-east-1.amazonaws.com").unwrap();
+        assert_eq!(e.labels, ["ingest", "timestream"]);
+        assert!(
+            e.prefix_candidates()
+                .contains(&"ingest.timestream".to_string())
+        );
+        assert_eq!(cell_of("ingest-cell"), None);
+        assert_eq!(cell_of("-cell1"), None);
+        assert_eq!(cell_of("a-cellx"), None);
+    }
+}
