@@ -7,8 +7,17 @@
 //!    `smithy-protocol: rpc-v2-cbor` + `/service/<T>/operation/<Op>`; `X-Amz-Target:
 //!    <T>.<Op>` (json); `Action=<Op>&Version=<v>` (query, ec2 — the version tells ELB from
 //!    ELBv2); else REST template matching ([`rest`]).
-//! 3. **Params** decoded from wherever they travel ([`decode`]); **actions** and access
-//!    levels from the catalog; **resources** from ARN templates ([`resources`]).
+//! 3. **Params** decoded from wherever they travel ([`decode`]; compressed bodies through
+//!    [`coding`]); **actions** and access levels from the catalog; **resources** from ARN
+//!    templates ([`resources`]).
+//!
+//! Where the request alone does not say, the answer is an explicit unknown, never the
+//! first candidate: an S3 host whose form is not understood ([`endpoint`]), APIs that share
+//! a target, an Action+Version or a REST path when the host names none of them, a body in
+//! a content coding Airlock does not read. APIs that share a request *and* a host (RDS,
+//! DocumentDB, Neptune; greengrass and greengrassv2; …) answer with the one named like the
+//! host: `tests/classify.rs` proves each such answer wire-identical to a request botocore
+//! makes for it.
 
 mod auth;
 pub mod body;
