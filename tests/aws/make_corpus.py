@@ -18,6 +18,35 @@ captures the final ``AWSPreparedRequest`` and writes it as one JSON line:
      "expect": {"service": "elbv2", "operation": "DescribeLoadBalancers",
                 "protocol": "query"}}
 
+S3 lines also carry the ``bucket`` and ``key`` of their input in ``expect``: the host and
+path must be read back to exactly those.
+
+After them come *variants* (``"variant"`` in ``expect``), the same operations as other
+clients configure them:
+
+- ``accelerate`` / ``accelerate-dualstack``: every S3 operation botocore sends to a
+  Transfer Acceleration host with ``s3={'use_accelerate_endpoint': True}`` (and
+  ``use_dualstack_endpoint=True``); operations botocore keeps off those hosts are left out.
+- ``gzip``: every operation with ``requestcompression`` in its model (CloudWatch
+  PutMetricData), sent with ``request_min_compression_size_bytes=1`` so the body is always
+  gzip-compressed, once per wire protocol the model lists (botocore itself picks JSON;
+  other SDKs send CBOR or query), by restricting the model to that one protocol.
+- ``twin``: proof material for operations that are the same request on the wire (RDS,
+  DocumentDB and Neptune; deprecated S3 names; APIs sharing a host and path). Operations
+  whose requests share a wire key (host + target, host + Action + Version, host + CBOR
+  path, or host + method + request-URI template) are serialized with each other's input
+  -- as given, then translated member by member through where each travels on the wire
+  (URI label by position, header and query by name, body by wire name) -- by a client
+  without client-side parameter validation, so that a required *body* member the other
+  model lacks does not stop it (the service reads which operation it is from the target,
+  Action or path, not from the body). A required member that travels in the URI, query
+  or headers must be present: those decide the operation (S3's UploadPart is PutObject's
+  path plus ``partNumber`` and ``uploadId``). Where botocore then produces the *same* request
+  (method, URL, headers and body; the signature aside), that request is emitted again
+  labelled as the other operation, with ``"twin_of": "service:Operation"``. A classifier
+  answering either is then provably not wrong: no byte of the request could tell them
+  apart.
+
 ``--presigned N`` additionally emits, for a few GET-able operations (EC2
 DescribeInstances, S3 GetObject and ListObjectsV2 -- signed both SigV2 and SigV4 --, STS
 GetCallerIdentity), N presigned-URL GET lines each (expiring after 15, 30, ... minutes),
@@ -47,7 +76,10 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import copy
 import datetime
+import functools
+import gzip
 import json
 import os
 import re
@@ -74,6 +106,7 @@ sys.modules["awscrt"] = None  # type: ignore[assignment]
 import botocore  # noqa: E402
 import botocore.auth  # noqa: E402
 import botocore.compat  # noqa: E402
+import botocore.compress  # noqa: E402
 import botocore.endpoint  # noqa: E402
 import botocore.handlers  # noqa: E402
 import botocore.session  # noqa: E402
@@ -144,6 +177,8 @@ def pin_clock_and_uuids():
     fixed_uuid_module = types.SimpleNamespace(uuid4=lambda: FIXED_UUID, UUID=uuid.UUID)
     botocore.handlers.uuid = fixed_uuid_module
     botocore.endpoint.uuid = fixed_uuid_module
+    # Request compression stamps the gzip header with the current time.
+    botocore.compress.gzip_compress = functools.partial(gzip.compress, mtime=0)
 
 
 class StaticTokenProvider:
@@ -704,6 +739,18 @@ def header_dict(headers):
     return out
 
 
+def s3_target(service_name, params):
+    """The bucket and key an S3 request is for, from its input: what a classifier must
+    read back from the host and path."""
+    if service_name != "s3":
+        return {}
+    return {
+        field: params[member]
+        for field, member in (("bucket", "Bucket"), ("key", "Key"))
+        if isinstance(params.get(member), str)
+    }
+
+
 def request_record(request, expect):
     return {
         "method": request.method,
@@ -719,8 +766,8 @@ def request_record(request, expect):
 # --------------------------------------------------------------------------------------
 
 
-def make_client(session, service_name, signature_version=None):
-    config = Config(parameter_validation=True, signature_version=signature_version)
+def make_client(session, service_name, signature_version=None, **options):
+    config = Config(parameter_validation=True, signature_version=signature_version, **options)
     return session.create_client(
         service_name,
         region_name=REGION,
@@ -735,8 +782,11 @@ def _skip_reason(error):
     return f"{type(error).__name__}: {text}"[:300]
 
 
-def corpus_for_service(session, service_name, skipped):
-    """Yield one record per operation of the service; append failures to skipped."""
+def corpus_for_service(session, service_name, skipped, kept=None):
+    """Yield one record per operation of the service; append failures to skipped.
+
+    With ``kept`` (a dict), also remember each operation's input, record and wire key
+    there, for the twin proofs."""
     try:
         client = make_client(session, service_name)
     except Exception as error:  # noqa: BLE001 - reported per operation below
@@ -752,12 +802,261 @@ def corpus_for_service(session, service_name, skipped):
         expect = {"service": service_name, "operation": operation_name, "protocol": protocol}
         try:
             params = builder.build(model.operation_model(operation_name))
+            pristine = copy.deepcopy(params)
+            expect.update(s3_target(service_name, params))
             request = capturer.capture(operation_name, params)
         except Exception as error:  # noqa: BLE001 - every failure is reported, not fatal
             skipped.append((service_name, operation_name, _skip_reason(error)))
             continue
-        yield request_record(request, expect)
+        record = request_record(request, expect)
+        if kept is not None:
+            key = wire_key(record, model.operation_model(operation_name))
+            kept[(service_name, operation_name)] = (pristine, record, key)
+        yield record
     client.close()
+
+
+# --------------------------------------------------------------------------------------
+# Variants: accelerate hosts, gzip bodies, wire twins
+# --------------------------------------------------------------------------------------
+
+ACCELERATE_VARIANTS = [
+    ("accelerate", {"s3": {"use_accelerate_endpoint": True}}),
+    (
+        "accelerate-dualstack",
+        {"s3": {"use_accelerate_endpoint": True}, "use_dualstack_endpoint": True},
+    ),
+]
+
+
+def accelerate_records(session, services, skipped):
+    """S3 operations as botocore sends them to Transfer Acceleration hosts."""
+    if "s3" not in services:
+        return
+    for variant, options in ACCELERATE_VARIANTS:
+        client = make_client(session, "s3", **options)
+        model = client.meta.service_model
+        capturer = RequestCapturer(client)
+        builder = InputBuilder("s3", model.signing_name)
+        for operation_name in sorted(model.operation_names):
+            try:
+                params = builder.build(model.operation_model(operation_name))
+                request = capturer.capture(operation_name, params)
+            except Exception as error:  # noqa: BLE001 - reported, not fatal
+                skipped.append((f"s3[{variant}]", operation_name, _skip_reason(error)))
+                continue
+            if "s3-accelerate" not in urlsplit(request.url).hostname:
+                continue  # botocore does not accelerate this operation
+            expect = {
+                "service": "s3",
+                "operation": operation_name,
+                "protocol": model.resolved_protocol,
+                "variant": variant,
+                **s3_target("s3", params),
+            }
+            yield request_record(request, expect)
+        client.close()
+
+
+def _force_protocol(session, service_name, protocol):
+    """Restrict the session's (cached) model of the service to one wire protocol: the
+    client creator loads it with exactly these arguments, so it gets this copy."""
+    loader = session.get_component("data_loader")
+    model = loader.load_service_model(service_name, "service-2", api_version=None)
+    model["metadata"]["protocols"] = [protocol]
+    model["metadata"]["protocol"] = protocol
+
+
+def gzip_records(services, skipped):
+    """Operations with request compression, their bodies always gzip-compressed, once per
+    wire protocol their model lists."""
+    probe = make_session()
+    for service_name in sorted(services):
+        model = probe.get_service_model(service_name)
+        operations = [
+            name
+            for name in sorted(model.operation_names)
+            if model.operation_model(name).request_compression
+        ]
+        if not operations:
+            continue
+        protocols = model.metadata.get("protocols") or [model.metadata["protocol"]]
+        for protocol in protocols:
+            # A session of its own: the loaded model is changed in place (and cached).
+            session = make_session()
+            _force_protocol(session, service_name, protocol)
+            client = make_client(session, service_name, request_min_compression_size_bytes=1)
+            forced = client.meta.service_model
+            capturer = RequestCapturer(client)
+            builder = InputBuilder(service_name, forced.signing_name or forced.endpoint_prefix)
+            for operation_name in operations:
+                try:
+                    params = builder.build(forced.operation_model(operation_name))
+                    request = capturer.capture(operation_name, params)
+                except Exception as error:  # noqa: BLE001 - reported, not fatal
+                    skipped.append(
+                        (f"{service_name}[gzip {protocol}]", operation_name, _skip_reason(error))
+                    )
+                    continue
+                if "gzip" not in str(request.headers.get("Content-Encoding", "")):
+                    skipped.append(
+                        (f"{service_name}[gzip {protocol}]", operation_name, "not compressed")
+                    )
+                    continue
+                expect = {
+                    "service": service_name,
+                    "operation": operation_name,
+                    "protocol": forced.resolved_protocol,
+                    "variant": "gzip",
+                }
+                yield request_record(request, expect)
+            client.close()
+
+
+def _template_shape(uri):
+    """A request-URI template with its label names erased: `/tags/{Arn}` -> `/tags/{}`."""
+    return re.sub(r"\{[^}]*?(\+?)\}", r"{\1}", uri)
+
+
+def wire_key(record, operation_model):
+    """What decides the operation on the wire; requests with different keys can never be
+    the same request."""
+    host = urlsplit(record["url"]).hostname
+    headers = {name.lower(): value for name, value in record["headers"].items()}
+    if "x-amz-target" in headers:
+        return ("target", host, headers["x-amz-target"])
+    if headers.get("smithy-protocol") == "rpc-v2-cbor":
+        return ("cbor", host, urlsplit(record["url"]).path)
+    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        from urllib.parse import parse_qs
+
+        form = parse_qs(base64.b64decode(record["body_b64"]).decode("utf-8", "replace"))
+        if "Action" in form:
+            return ("query", host, form["Action"][0], form.get("Version", [""])[0])
+    http = operation_model.http
+    return ("rest", host, http.get("method"), _template_shape(http.get("requestUri", "")))
+
+
+def wire_form(record):
+    """A request as the wire carries it, its signature aside (the rest of Authorization --
+    algorithm, credential scope, signed headers -- is kept)."""
+    headers = {name.lower(): value for name, value in record["headers"].items()}
+    if "authorization" in headers:
+        headers["authorization"] = re.sub(r"Signature=[0-9a-f]+", "Signature=", headers["authorization"])
+    return (record["method"], record["url"], headers, record["body_b64"])
+
+
+def _wire_places(operation_model):
+    """Member name -> where it travels: ("uri", label position), (location, lower-cased
+    name) for headers and query strings, ("body", wire name) otherwise."""
+    shape = operation_model.input_shape
+    if shape is None:
+        return {}
+    labels = [name for name in re.findall(r"\{([^}]+?)\+?\}", operation_model.http.get("requestUri", ""))]
+    places = {}
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire_name = member.serialization.get("name", name)
+        if location == "uri":
+            places[name] = ("uri", labels.index(wire_name) if wire_name in labels else wire_name)
+        elif location:
+            places[name] = (location, wire_name.lower())
+        else:
+            places[name] = ("body", wire_name)
+    return places
+
+
+def _dispatch_members_present(operation_model, inputs):
+    """Whether every required member that travels outside the body (URI, query string,
+    headers) has a value: without them the request is another operation's."""
+    shape = operation_model.input_shape
+    if shape is None:
+        return True
+    return all(
+        name in inputs
+        for name in shape.required_members
+        if shape.members[name].serialization.get("location")
+    )
+
+
+def _translate(params, source_model, target_model):
+    """`params` of the source operation renamed to the target's members that travel in the
+    same place on the wire; members with no counterpart are left out."""
+    by_place = {place: name for name, place in _wire_places(source_model).items()}
+    out = {}
+    for name, place in _wire_places(target_model).items():
+        source_name = by_place.get(place)
+        if source_name is not None and source_name in params:
+            out[name] = params[source_name]
+    return out
+
+
+def twin_records(session, kept, skipped):
+    """For operations sharing a wire key, each serialized with the other's input: where
+    botocore produces the identical request, that request labelled as the other one."""
+    groups = collections.defaultdict(list)
+    for (service_name, operation_name), (_, _, key) in kept.items():
+        groups[key].append((service_name, operation_name))
+    clients = {}
+
+    def capturer_for(service_name):
+        if service_name not in clients:
+            client = session.create_client(
+                service_name,
+                region_name=REGION,
+                aws_access_key_id=ACCESS_KEY,
+                aws_secret_access_key=SECRET_KEY,
+                config=Config(parameter_validation=False),
+            )
+            clients[service_name] = RequestCapturer(client)
+        return clients[service_name]
+
+    def model_of(service_name, operation_name):
+        return capturer_for(service_name).client.meta.service_model.operation_model(operation_name)
+
+    for key in sorted(groups, key=repr):
+        members = sorted(groups[key])
+        if len(members) < 2:
+            continue
+        for source in members:
+            params, source_record, _ = kept[source]
+            for target in members:
+                if target == source:
+                    continue
+                service_name, operation_name = target
+                capturer = capturer_for(service_name)
+                expect = {
+                    "service": service_name,
+                    "operation": operation_name,
+                    "protocol": capturer.client.meta.service_model.resolved_protocol,
+                    "variant": "twin",
+                    "twin_of": f"{source[0]}:{source[1]}",
+                }
+                translated = _translate(params, model_of(*source), model_of(*target))
+                tries = [params] if translated == params else [params, translated]
+                found = None
+                for inputs in tries:
+                    if not _dispatch_members_present(model_of(*target), inputs):
+                        reason = "a required URI, query or header member has no value"
+                        continue
+                    try:
+                        request = capturer.capture(operation_name, copy.deepcopy(inputs))
+                    except Exception as error:  # noqa: BLE001 - not a twin, reported
+                        reason = _skip_reason(error)
+                        continue
+                    record = request_record(request, expect)
+                    if wire_form(record) == wire_form(source_record):
+                        found = record
+                        break
+                    reason = "differs on the wire"
+                if found is not None:
+                    yield found
+                else:
+                    skipped.append(
+                        (f"{service_name}[twin of {source[0]}:{source[1]}]", operation_name, reason)
+                    )
+    for capturer in clients.values():
+        capturer.client.close()
 
 
 # --------------------------------------------------------------------------------------
@@ -804,6 +1103,7 @@ def presigned_records(session, services, variants):
                     "operation": operation_name,
                     "protocol": protocol,
                     "presigned": True,
+                    **s3_target(service_name, params),
                 },
             }
 
@@ -848,6 +1148,8 @@ def print_summary(stats, skipped, elapsed):
     print(f"written:    {stats['written']} operations ({share:.2f}%)", file=err)
     for protocol, count in sorted(stats["protocols"].items()):
         print(f"  {protocol:<20} {count}", file=err)
+    for variant, count in sorted(stats["variants"].items()):
+        print(f"variant:    {count} {variant} lines", file=err)
     if stats["presigned"]:
         print(f"presigned:  {stats['presigned']} extra lines", file=err)
     print(f"skipped:    {len(skipped)}", file=err)
@@ -879,19 +1181,36 @@ def main(argv=None):
     session = make_session()
     services = select_services(session, args.services)
     skipped = []
+    variant_skips = []
     stats = {"services": len(services), "written": 0, "presigned": 0}
     stats["protocols"] = collections.Counter()
+    stats["variants"] = collections.Counter()
+    kept = {}
     with open(args.out, "w", encoding="utf-8") as out:
         for service_name in services:
-            for record in corpus_for_service(session, service_name, skipped):
+            for record in corpus_for_service(session, service_name, skipped, kept):
                 out.write(json.dumps(record) + "\n")
                 stats["written"] += 1
                 stats["protocols"][record["expect"]["protocol"]] += 1
+        variants = (
+            accelerate_records(session, set(services), variant_skips),
+            gzip_records(services, variant_skips),
+            twin_records(session, kept, variant_skips),
+        )
+        for generated in variants:
+            for record in generated:
+                out.write(json.dumps(record) + "\n")
+                stats["variants"][record["expect"]["variant"]] += 1
         if args.presigned > 0:
             for record in presigned_records(session, set(services), args.presigned):
                 out.write(json.dumps(record) + "\n")
                 stats["presigned"] += 1
     print_summary(stats, skipped, time.monotonic() - started)
+    not_twins = sum(1 for service, _, _ in variant_skips if "[twin of " in service)
+    print(f"twin tries that differ on the wire or fail validation: {not_twins}", file=sys.stderr)
+    for service_name, operation_name, reason in variant_skips:
+        if "[twin of " not in service_name:
+            print(f"  variant not emitted: {service_name}.{operation_name}: {reason}", file=sys.stderr)
     return 0
 
 

@@ -7,8 +7,16 @@
 //! account-ID endpoints (`<acct>.ddb.region…`), host prefixes (`data.iot…`), and S3:
 //! virtual-hosted (`bucket.s3.region…`, legacy `bucket.s3-region…`, `bucket.s3…`),
 //! path-style, access points (`name-acct.s3-accesspoint.region…`), directory buckets
-//! (`bucket--az--x-s3.s3express-az.region…`), S3 Control (`acct.s3-control.region…`)
-//! and multi-region access points (`alias.mrap.accesspoint.s3-global…`).
+//! (`bucket--az--x-s3.s3express-az.region…`), S3 Control (`acct.s3-control.region…`),
+//! multi-region access points (`alias.mrap.accesspoint.s3-global…`), Transfer
+//! Acceleration (`bucket.s3-accelerate[.dualstack].amazonaws.com`), Object Lambda access
+//! points (`name-acct.s3-object-lambda.region…`) and interface VPC endpoints
+//! (`[bucket.]bucket.vpce-id.s3.region.vpce.amazonaws.com`, `accesspoint.…`, `control.…`).
+//!
+//! An S3 host this module does not fully understand (an unknown label beside the S3
+//! label, a website endpoint, an accelerate host without a bucket) is
+//! [`S3Addressing::Unsupported`] with the reason: reading its path as if it were another
+//! form would put the wrong bucket and key — or the wrong operation — in the call.
 
 /// Partition DNS suffixes, longest first.
 const PARTITIONS: &[(&str, &str)] = &[
@@ -36,6 +44,11 @@ pub enum S3Addressing<'h> {
     Control,
     /// `s3express-control.region.amazonaws.com` (directory buckets' control plane).
     ExpressControl,
+    /// `name-account.s3-object-lambda.region.amazonaws.com/key` (an Object Lambda access
+    /// point), also the host of `WriteGetObjectResponse` (`route.s3-object-lambda…`).
+    ObjectLambda { alias: &'h str },
+    /// An S3 host whose form is not understood: why.
+    Unsupported(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +107,10 @@ impl<'h> Endpoint<'h> {
                 } else if let Some(prefix) = label.strip_suffix("-fips") {
                     endpoint.fips = true;
                     endpoint.labels.push(prefix);
+                } else if let Some(prefix) = cell_of(label)
+                    && endpoint.region.is_none()
+                {
+                    endpoint.labels.push(prefix);
                 } else if endpoint.region.is_none() {
                     endpoint.labels.push(label);
                 }
@@ -131,34 +148,122 @@ struct S3Parse<'h> {
 fn s3_addressing<'h>(rest: &'h str, labels: &[&'h str]) -> Option<S3Parse<'h>> {
     let position = labels.iter().rposition(|l| is_s3_label(l))?;
     let marker = labels[position];
-    let before = &labels[..position];
+    let mut before = &labels[..position];
     let after = &labels[position + 1..];
+    let unsupported = |why: &'static str| S3Parse {
+        addressing: S3Addressing::Unsupported(why),
+        account: None,
+        region: None,
+        fips: false,
+        dualstack: false,
+    };
+    if marker.starts_with("s3-website") {
+        return Some(unsupported(
+            "S3 website endpoints (`s3-website`) serve web pages, not S3 API calls",
+        ));
+    }
+    // Right of the S3 label only a region and variant markers may appear
+    // (`.vpce.amazonaws.com` closes an interface VPC endpoint's name).
+    let vpce = after.last() == Some(&"vpce");
+    let known_after = |l: &&str| is_region(l) || matches!(*l, "fips" | "dualstack");
+    let after_ok = match after.split_last() {
+        Some((_, inner)) if vpce => inner.iter().all(known_after),
+        _ => after.iter().all(known_after),
+    };
+    if !after_ok {
+        return Some(unsupported(
+            "the S3 host has labels beside the S3 label that Airlock does not understand",
+        ));
+    }
     let mut region = after.iter().copied().find(|l| is_region(l));
     let fips = marker.contains("fips") || after.contains(&"fips");
     let dualstack = after.contains(&"dualstack");
     if let Some(legacy) = marker.strip_prefix("s3-").filter(|r| is_region(r)) {
         region = Some(legacy);
     }
+    if marker == "s3-external-1" {
+        region = Some("us-east-1");
+    }
+    // An interface VPC endpoint: `<kind>.vpce-<id>.s3.<region>.vpce.amazonaws.com`, with
+    // a bucket (or access point, or account) in front of the kind when virtual-hosted.
+    let mut vpce_kind = None;
+    if vpce {
+        let (Some(kind), Some(id)) = (
+            before.len().checked_sub(2).map(|i| before[i]),
+            before.last(),
+        ) else {
+            return Some(unsupported(
+                "an S3 interface endpoint host without its `bucket.vpce-…`, `accesspoint.vpce-…` or `control.vpce-…` labels",
+            ));
+        };
+        if marker != "s3" || !id.starts_with("vpce-") {
+            return Some(unsupported(
+                "an S3 interface endpoint host that is not `<kind>.vpce-<id>.s3.<region>.vpce.amazonaws.com`",
+            ));
+        }
+        vpce_kind = Some(kind);
+        before = &before[..before.len() - 2];
+    }
     // Bucket names may hold dots: the bucket is the host text left of the S3 label.
-    let offset: usize = labels[..position].iter().map(|l| l.len() + 1).sum();
+    let offset: usize = before.iter().map(|l| l.len() + 1).sum();
     let joined_before = || -> Option<&'h str> { (offset > 0).then(|| &rest[..offset - 1]) };
-    let (addressing, account) = match marker {
-        "s3-control" => (
+    let (addressing, account) = match (vpce_kind, marker) {
+        (Some("bucket"), _) => match joined_before() {
+            Some(bucket) => (S3Addressing::VirtualHosted { bucket }, None),
+            None => (S3Addressing::PathStyle, None),
+        },
+        (Some("accesspoint"), _) => {
+            let Some(alias) = joined_before() else {
+                return Some(unsupported(
+                    "an S3 access point interface endpoint host that names no access point",
+                ));
+            };
+            let account = alias.rsplit('-').next().filter(|a| is_account(a));
+            (S3Addressing::AccessPoint { alias }, account)
+        }
+        (Some("control"), _) => (
             S3Addressing::Control,
             before.last().copied().filter(|a| is_account(a)),
         ),
-        "s3express-control" => (S3Addressing::ExpressControl, None),
-        "s3-accesspoint" | "s3-accesspoint-fips" => {
+        (Some(_), _) => {
+            return Some(unsupported(
+                "an S3 interface endpoint host whose kind is not `bucket`, `accesspoint` or `control`",
+            ));
+        }
+        (None, "s3-control") => (
+            S3Addressing::Control,
+            before.last().copied().filter(|a| is_account(a)),
+        ),
+        (None, "s3express-control") => (S3Addressing::ExpressControl, None),
+        (None, "s3-accesspoint" | "s3-accesspoint-fips") => {
             let alias = joined_before()?;
             let account = alias.rsplit('-').next().filter(|a| is_account(a));
             (S3Addressing::AccessPoint { alias }, account)
         }
-        "s3-global" => {
+        (None, "s3-object-lambda" | "s3-object-lambda-fips") => {
+            let Some(alias) = joined_before() else {
+                return Some(unsupported(
+                    "an S3 Object Lambda host that names no access point",
+                ));
+            };
+            let account = alias.rsplit('-').next().filter(|a| is_account(a));
+            (S3Addressing::ObjectLambda { alias }, account)
+        }
+        (None, "s3-global") => {
             // alias.mrap.accesspoint.s3-global
             let alias = before.first().copied()?;
             (S3Addressing::MultiRegion { alias }, None)
         }
-        m if m.starts_with("s3express") => match joined_before() {
+        (None, "s3-accelerate") => match joined_before() {
+            // Transfer Acceleration is virtual-hosted only; the region is the scope's.
+            Some(bucket) => (S3Addressing::VirtualHosted { bucket }, None),
+            None => {
+                return Some(unsupported(
+                    "an S3 Transfer Acceleration host must name the bucket (`bucket.s3-accelerate…`)",
+                ));
+            }
+        },
+        (None, m) if m.starts_with("s3express") => match joined_before() {
             Some(bucket) => (S3Addressing::Directory { bucket }, None),
             None => (S3Addressing::PathStyle, None),
         },
@@ -182,10 +287,23 @@ fn is_s3_label(label: &str) -> bool {
         || label == "s3express-control"
         || label == "s3-accesspoint"
         || label == "s3-accesspoint-fips"
+        || label == "s3-object-lambda"
+        || label == "s3-object-lambda-fips"
         || label == "s3-global"
         || label == "s3-fips"
+        || label == "s3-accelerate"
+        || label == "s3-external-1"
+        || label.starts_with("s3-website")
         || label.starts_with("s3express")
         || label.strip_prefix("s3-").is_some_and(is_region)
+}
+
+/// Endpoint discovery hands out cell hosts (Timestream: `ingest-cell2.timestream.…`):
+/// `ingest-cell2` names the endpoint prefix label `ingest`.
+fn cell_of(label: &str) -> Option<&str> {
+    let (prefix, cell) = label.rsplit_once("-cell")?;
+    (!prefix.is_empty() && !cell.is_empty() && cell.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(prefix)
 }
 
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`, `us-iso-east-1`…
@@ -208,4 +326,98 @@ pub fn is_region(label: &str) -> bool {
 
 pub fn is_account(label: &str) -> bool {
     label.len() == 12 && label.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(host: &str) -> Option<S3Addressing<'_>> {
+        Endpoint::parse(host).and_then(|e| e.s3)
+    }
+
+    #[test]
+    fn accelerate_hosts_are_virtual_hosted_and_need_a_bucket() {
+        for host in [
+            "my.bucket.s3-accelerate.amazonaws.com",
+            "my.bucket.s3-accelerate.dualstack.amazonaws.com",
+        ] {
+            let e = Endpoint::parse(host).unwrap();
+            assert_eq!(
+                e.s3,
+                Some(S3Addressing::VirtualHosted {
+                    bucket: "my.bucket"
+                })
+            );
+            assert_eq!(e.region, None, "the region is the signature scope's");
+            assert_eq!(e.dualstack, host.contains("dualstack"));
+        }
+        assert!(matches!(
+            s3("s3-accelerate.amazonaws.com"),
+            Some(S3Addressing::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn s3_hosts_with_unknown_parts_are_unsupported() {
+        for host in [
+            "b.s3-website-us-east-1.amazonaws.com",
+            "b.s3-website.us-east-1.amazonaws.com",
+            "b.s3.us-east-1.example.amazonaws.com",
+            "b.s3.example.amazonaws.com",
+            "b.vpce-1.s3.us-east-1.vpce.amazonaws.com",
+            "x.bucket.vpce-1.s3-accesspoint.us-east-1.vpce.amazonaws.com",
+            "s3-object-lambda.us-east-1.amazonaws.com",
+        ] {
+            assert!(
+                matches!(s3(host), Some(S3Addressing::Unsupported(_))),
+                "{host}: {:?}",
+                s3(host)
+            );
+        }
+    }
+
+    #[test]
+    fn interface_endpoints_and_legacy_forms() {
+        let e = Endpoint::parse("bucket.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com").unwrap();
+        assert_eq!(
+            (e.s3, e.region),
+            (Some(S3Addressing::PathStyle), Some("eu-west-1"))
+        );
+        assert_eq!(
+            s3("b.bucket.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com"),
+            Some(S3Addressing::VirtualHosted { bucket: "b" })
+        );
+        assert_eq!(
+            s3("control.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com"),
+            Some(S3Addressing::Control)
+        );
+        let e = Endpoint::parse("b.s3-external-1.amazonaws.com").unwrap();
+        assert_eq!(
+            (e.s3, e.region),
+            (
+                Some(S3Addressing::VirtualHosted { bucket: "b" }),
+                Some("us-east-1")
+            )
+        );
+        assert_eq!(
+            s3("ap-123456789012.s3-object-lambda.us-east-1.amazonaws.com"),
+            Some(S3Addressing::ObjectLambda {
+                alias: "ap-123456789012"
+            })
+        );
+    }
+
+    #[test]
+    fn cell_hosts_name_their_endpoint_prefix() {
+        let e = Endpoint::parse("ingest-cell2.timestream.us-east-1.amazonaws.com").unwrap();
+        assert_eq!(e.labels, ["ingest", "timestream"]);
+        assert!(
+            e.prefix_candidates()
+                .contains(&"ingest.timestream".to_string())
+        );
+        assert_eq!(cell_of("ingest-cell"), None);
+        assert_eq!(cell_of("-cell1"), None);
+        assert_eq!(cell_of("a-cellx"), None);
+    }
 }

@@ -7,13 +7,23 @@
 //!    `smithy-protocol: rpc-v2-cbor` + `/service/<T>/operation/<Op>`; `X-Amz-Target:
 //!    <T>.<Op>` (json); `Action=<Op>&Version=<v>` (query, ec2 — the version tells ELB from
 //!    ELBv2); else REST template matching ([`rest`]).
-//! 3. **Params** decoded from wherever they travel ([`decode`]); **actions** and access
-//!    levels from the catalog; **resources** from ARN templates ([`resources`]).
+//! 3. **Params** decoded from wherever they travel ([`decode`]; compressed bodies through
+//!    [`coding`]); **actions** and access levels from the catalog; **resources** from ARN
+//!    templates ([`resources`]).
+//!
+//! Where the request alone does not say, the answer is an explicit unknown, never the
+//! first candidate: an S3 host whose form is not understood ([`endpoint`]), APIs that share
+//! a target, an Action+Version or a REST path when the host names none of them, a body in
+//! a content coding Airlock does not read. APIs that share a request *and* a host (RDS,
+//! DocumentDB, Neptune; greengrass and greengrassv2; …) answer with the one named like the
+//! host: `tests/classify.rs` proves each such answer wire-identical to a request botocore
+//! makes for it.
 
 mod auth;
 pub mod body;
 pub mod catalog;
 pub mod chunked;
+pub mod coding;
 pub mod decode;
 pub mod endpoint;
 pub mod errors;
@@ -25,6 +35,7 @@ pub mod sigv4;
 use serde_json::{Map, Value};
 
 use self::catalog::{Catalog, Operation, Service, catalog};
+use self::coding::CodedBody;
 use self::endpoint::{Endpoint, S3Addressing};
 use self::rest::{Query, RestMatch};
 use super::{Action, Call, Classification, Cloud, RequestView};
@@ -50,6 +61,9 @@ struct Identified<'c> {
 fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Result<Call, String> {
     let endpoint = Endpoint::parse(request.host)
         .ok_or_else(|| format!("`{}` is not an AWS API host", request.host))?;
+    if let Some(S3Addressing::Unsupported(why)) = endpoint.s3 {
+        return Err(format!("`{}`: {why}", request.host));
+    }
     let query = Query::parse(request.uri.query());
     let auth = auth::parse(request.headers, request.uri.query());
     let candidates = candidates(catalog, auth.as_ref(), &endpoint)?;
@@ -80,9 +94,15 @@ fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Resul
             .map(str::to_string)
     });
     if let (
-        Some(S3Addressing::AccessPoint { alias } | S3Addressing::MultiRegion { alias }),
+        Some(
+            S3Addressing::AccessPoint { alias }
+            | S3Addressing::MultiRegion { alias }
+            | S3Addressing::ObjectLambda { alias },
+        ),
         Value::Object(map),
     ) = (&endpoint.s3, &mut params)
+        && service.meta.id == "s3"
+        && operation.meta.host_prefix.is_none()
     {
         map.entry("Bucket")
             .or_insert_with(|| Value::String((*alias).to_string()));
@@ -222,7 +242,13 @@ fn candidates(
 fn by_host(catalog: &'static Catalog, endpoint: &Endpoint<'_>) -> Option<Vec<&'static Service>> {
     endpoint.prefix_candidates().iter().find_map(|prefix| {
         let found = catalog.by_endpoint_prefix(prefix);
-        (!found.is_empty()).then(|| found.iter().map(|&i| &catalog.services[i]).collect())
+        (!found.is_empty()).then(|| {
+            let mut services: Vec<&'static Service> =
+                found.iter().map(|&i| &catalog.services[i]).collect();
+            // As for a scope: among APIs on one host, the one named like it first.
+            services.sort_by_key(|s| s.meta.id != s.meta.endpoint_prefix);
+            services
+        })
     })
 }
 
@@ -236,6 +262,9 @@ fn identify<'c>(
     let headers = request.headers;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let path = request.uri.path();
+    // Compressed bodies (`Content-Encoding: gzip`) are read decompressed; the raw bytes
+    // stay as sent (they are what is signed and forwarded).
+    let body = CodedBody::new(request.body, headers);
 
     // rpc-v2-cbor: POST /service/<ServiceShape>/operation/<Op>
     if header("smithy-protocol") == Some("rpc-v2-cbor") {
@@ -251,13 +280,14 @@ fn identify<'c>(
             candidates,
             catalog.by_target_prefix(target),
             catalog,
+            endpoint,
             target,
             op,
         )?;
-        let params = if request.body.is_empty() {
+        let params = if body.is_empty() {
             Value::Object(Map::new())
         } else {
-            decode::cbor_to_json(request.body).map_err(|e| e.to_string())?
+            decode::cbor_to_json(&body.decoded()?).map_err(|e| e.to_string())?
         };
         return Ok(Identified {
             service,
@@ -276,13 +306,15 @@ fn identify<'c>(
             candidates,
             catalog.by_target_prefix(prefix),
             catalog,
+            endpoint,
             prefix,
             op,
         )?;
-        let params = if request.body.is_empty() {
+        let params = if body.is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_json::from_slice(request.body).map_err(|e| format!("malformed JSON body: {e}"))?
+            serde_json::from_slice(&body.decoded()?)
+                .map_err(|e| format!("malformed JSON body: {e}"))?
         };
         return Ok(Identified {
             service,
@@ -295,9 +327,16 @@ fn identify<'c>(
     // query / ec2: Action=<Op>&Version=<v>, in a form body or (GET, presigned) the query.
     let is_form =
         header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    // A form body that cannot be decoded may still be an opaque REST payload (an S3
+    // object uploaded with that Content-Type): the error is kept for when nothing matches.
+    let (form_body, form_error) = match (is_form && !body.is_empty()).then(|| body.decoded()) {
+        Some(Ok(bytes)) => (Some(bytes), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let form: Option<Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>> =
-        if is_form && !request.body.is_empty() {
-            Some(form_urlencoded::parse(request.body).collect())
+        if let Some(bytes) = &form_body {
+            Some(form_urlencoded::parse(bytes).collect())
         } else if query.has("Action") {
             Some(query.pairs.clone())
         } else {
@@ -322,10 +361,21 @@ fn identify<'c>(
                 // yet older SDKs still send (and AWS accepts) its query form.
                 .filter(|s| s.operation(action).is_some())
                 .collect();
-            let service = speaking
+            let at_version: Vec<&Service> = speaking
                 .iter()
                 .copied()
-                .find(|s| Some(s.meta.api_version.as_str()) == version)
+                .filter(|s| Some(s.meta.api_version.as_str()) == version)
+                .collect();
+            if at_version.len() > 1 && !on_host(endpoint, at_version[0]) {
+                return Err(format!(
+                    "`{action}` at Version `{}` exists in [{}] and the host names none of them",
+                    version.unwrap_or("-"),
+                    ids(&at_version)
+                ));
+            }
+            let service = at_version
+                .first()
+                .copied()
                 .or_else(|| (speaking.len() == 1).then(|| speaking[0]))
                 .ok_or_else(|| {
                     format!(
@@ -362,6 +412,9 @@ fn identify<'c>(
     let express_control = endpoint.s3 == Some(S3Addressing::ExpressControl);
     let method = request.method.as_str();
     let mut ambiguous = Vec::new();
+    let mut not_s3_host = false;
+    // Every API whose template matches (candidates are in host-first order).
+    let mut found: Vec<(&Service, rest::Matched<'_>)> = Vec::new();
     for service in candidates
         .iter()
         .copied()
@@ -378,9 +431,23 @@ fn identify<'c>(
         if service.meta.id == "s3" && endpoint.s3 == Some(S3Addressing::Control) {
             continue;
         }
+        // S3's paths mean nothing without knowing how the host names the bucket: a host
+        // not understood as S3 is never read as path-style (that would be a guess).
+        if service.meta.id == "s3" && endpoint.s3.is_none() {
+            not_s3_host = true;
+            continue;
+        }
         match rest::find(service, method, &rest_path, query, headers, express_control) {
-            RestMatch::One(matched) => {
-                return from_rest(service, &matched, query, request, endpoint);
+            RestMatch::One(matched) => found.push((service, matched)),
+            // An Object Lambda host also serves WriteGetObjectResponse, whose host prefix
+            // (`{RequestRoute}.`) is not an access point: its path is not bucket-relative.
+            RestMatch::None if matches!(endpoint.s3, Some(S3Addressing::ObjectLambda { .. })) => {
+                if let RestMatch::One(matched) =
+                    rest::find(service, method, path, query, headers, express_control)
+                    && matched.operation.meta.host_prefix.is_some()
+                {
+                    found.push((service, matched));
+                }
             }
             RestMatch::Ambiguous(names) => ambiguous.extend(
                 names
@@ -390,16 +457,36 @@ fn identify<'c>(
             RestMatch::None => {}
         }
     }
+    // APIs sharing a signing name and a path (greengrass and greengrassv2; wisdom and
+    // qconnect): the host's own API wins, and among several on the host the one named like
+    // it (the corpus test proves such pairs wire-identical). A host naming none of them
+    // does not say which: unknown, not the first in catalog order.
+    if found.len() > 1 && !on_host(endpoint, found[0].0) {
+        return Err(format!(
+            "{method} {path} matches operations of [{}] and the host names none of those APIs",
+            found
+                .iter()
+                .map(|(s, m)| format!("{}:{}", s.meta.id, m.operation.meta.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some((service, matched)) = found.first() {
+        return from_rest(service, matched, query, request, &body, endpoint);
+    }
     // botocore sends some long GETs as form-encoded POSTs (CloudSearch Search): read the
     // form as the query string it stands for.
-    if method == "POST" && is_form && !request.body.is_empty() {
+    if method == "POST"
+        && let Some(bytes) = &form_body
+    {
         let as_query = Query {
-            pairs: form_urlencoded::parse(request.body).collect(),
+            pairs: form_urlencoded::parse(bytes).collect(),
         };
         for service in candidates
             .iter()
             .copied()
             .filter(|s| s.speaks("rest-json") || s.speaks("rest-xml"))
+            .filter(|s| s.meta.id != "s3" || endpoint.s3.is_some())
         {
             if let RestMatch::One(matched) = rest::find(
                 service,
@@ -409,11 +496,8 @@ fn identify<'c>(
                 headers,
                 express_control,
             ) {
-                let get = RequestView {
-                    body: &[],
-                    ..*request
-                };
-                return from_rest(service, &matched, &as_query, &get, endpoint);
+                let no_body = CodedBody::new(&[], &http::HeaderMap::new());
+                return from_rest(service, &matched, &as_query, request, &no_body, endpoint);
             }
         }
     }
@@ -423,35 +507,80 @@ fn identify<'c>(
             ambiguous.join(", ")
         ));
     }
+    if let Some(reason) = form_error {
+        return Err(reason);
+    }
+    if not_s3_host {
+        return Err(format!(
+            "the request is signed for S3 but `{}` is not an S3 host form Airlock understands, so its path cannot be read",
+            request.host
+        ));
+    }
     Err(format!(
         "no operation of [{}] matches {method} {path}",
         ids(candidates)
     ))
 }
 
-/// The candidate with target prefix `target` that has operation `op` (Timestream's write
-/// and query APIs share one target prefix).
+/// The candidate with target prefix `target` that has operation `op`. Timestream's write
+/// and query APIs share one target prefix and several operations: there the host
+/// (`ingest.timestream…` or `query.timestream…`, or their `-cellN` hosts) decides, and a
+/// host that names neither leaves the call unknown rather than guessed.
 fn pick<'c>(
     candidates: &[&'c Service],
     by_target: &[usize],
     catalog: &'c Catalog,
+    endpoint: &Endpoint<'_>,
     target: &str,
     op: &str,
 ) -> Result<(&'c Service, &'c Operation), String> {
-    let mut with_target = by_target
+    // In candidate order: the APIs the host names come first.
+    let with_target: Vec<&'c Service> = candidates
         .iter()
-        .map(|&i| &catalog.services[i])
-        .filter(|s| candidates.iter().any(|c| std::ptr::eq(*c, *s)))
-        .peekable();
-    if with_target.peek().is_none() {
+        .copied()
+        .filter(|c| {
+            by_target
+                .iter()
+                .any(|&i| std::ptr::eq(*c, &catalog.services[i]))
+        })
+        .collect();
+    if with_target.is_empty() {
         return Err(format!(
             "target `{target}` belongs to none of [{}]",
             ids(candidates)
         ));
     }
-    with_target
-        .find_map(|s| s.operation(op).map(|o| (s, o)))
-        .ok_or_else(|| format!("no API with target `{target}` has operation `{op}`"))
+    let having: Vec<(&'c Service, &'c Operation)> = with_target
+        .iter()
+        .filter_map(|s| s.operation(op).map(|o| (*s, o)))
+        .collect();
+    let prefixes = endpoint.prefix_candidates();
+    let on_host: Vec<(&'c Service, &'c Operation)> = having
+        .iter()
+        .copied()
+        .filter(|(s, _)| prefixes.contains(&s.meta.endpoint_prefix))
+        .collect();
+    match (having.as_slice(), on_host.as_slice()) {
+        ([], _) => Err(format!(
+            "no API with target `{target}` has operation `{op}`"
+        )),
+        ([one], _) | (_, [one]) => Ok(*one),
+        _ => Err(format!(
+            "operation `{op}` of target `{target}` exists in [{}] and the host names none of them",
+            having
+                .iter()
+                .map(|(s, _)| s.meta.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Whether the host names this API's endpoint prefix.
+fn on_host(endpoint: &Endpoint<'_>, service: &Service) -> bool {
+    endpoint
+        .prefix_candidates()
+        .contains(&service.meta.endpoint_prefix)
 }
 
 fn ids(services: &[&Service]) -> String {
@@ -469,7 +598,8 @@ fn s3_path(endpoint: &Endpoint<'_>, path: &str) -> String {
             S3Addressing::VirtualHosted { bucket }
             | S3Addressing::Directory { bucket }
             | S3Addressing::AccessPoint { alias: bucket }
-            | S3Addressing::MultiRegion { alias: bucket },
+            | S3Addressing::MultiRegion { alias: bucket }
+            | S3Addressing::ObjectLambda { alias: bucket },
         ) => format!("/{bucket}{path}"),
         _ => path.to_string(),
     }
@@ -481,6 +611,7 @@ fn from_rest<'c>(
     matched: &rest::Matched<'c>,
     query: &Query<'_>,
     request: &RequestView<'_>,
+    body: &CodedBody<'_>,
     endpoint: &Endpoint<'_>,
 ) -> Result<Identified<'c>, String> {
     let protocol = if service.speaks("rest-xml") {
@@ -493,6 +624,7 @@ fn from_rest<'c>(
         &matched.labels,
         query,
         request,
+        body,
         endpoint,
         protocol,
     )?;
@@ -511,6 +643,7 @@ fn rest_params(
     labels: &[(&str, String)],
     query: &Query<'_>,
     request: &RequestView<'_>,
+    body: &CodedBody<'_>,
     endpoint: &Endpoint<'_>,
     protocol: &str,
 ) -> Result<Value, String> {
@@ -553,21 +686,25 @@ fn rest_params(
             }
         }
     }
-    let body = request.body;
     if !body.is_empty() {
+        // A blob payload (an S3 object, a Lambda payload) is opaque: its Content-Encoding
+        // describes the payload and is never decoded. Other bodies carry parameters.
         match &meta.payload {
             Some(payload) if payload.kind == "blob" => {}
             Some(payload) if payload.kind == "string" => {
                 params.insert(
                     payload.member.clone(),
-                    Value::String(String::from_utf8_lossy(body).into_owned()),
+                    Value::String(String::from_utf8_lossy(&body.decoded()?).into_owned()),
                 );
             }
             Some(payload) => {
-                params.insert(payload.member.clone(), decode_body(body, protocol)?);
+                params.insert(
+                    payload.member.clone(),
+                    decode_body(&body.decoded()?, protocol)?,
+                );
             }
             None => {
-                if let Value::Object(members) = decode_body(body, protocol)? {
+                if let Value::Object(members) = decode_body(&body.decoded()?, protocol)? {
                     params.extend(members);
                 }
             }

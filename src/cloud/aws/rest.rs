@@ -12,6 +12,11 @@ use http::HeaderMap;
 
 use super::catalog::{Operation, Segment, Service, UriTemplate};
 
+/// Deprecated operations that require a request checksum where their wire-identical
+/// successor has no checksum trait (botocore 1.44 models: S3 `PutBucketNotification` vs
+/// `PutBucketNotificationConfiguration`): a checksum header names the deprecated one.
+const CHECKSUM_ONLY_WHEN_DEPRECATED: &[&str] = &["PutBucketNotification"];
+
 /// A request's query, decoded once.
 pub struct Query<'a> {
     pub pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -99,7 +104,25 @@ pub fn find<'s>(
         }
     }
     if best.len() > 1 {
-        // A deprecated operation is the same request as its successor.
+        // A deprecated operation is the same request as its successor, with one exception:
+        // S3's deprecated `PutBucketNotification` is modeled `requestChecksumRequired`
+        // while `PutBucketNotificationConfiguration` has no checksum trait, so every AWS
+        // SDK sends a checksum header with the former and none with the latter.
+        let checksummed = headers.contains_key("content-md5")
+            || headers
+                .keys()
+                .any(|h| h.as_str().starts_with("x-amz-checksum-"));
+        let deprecated_by_checksum = (checksummed && !query.has("x-id"))
+            .then(|| {
+                best.iter().position(|m| {
+                    m.operation.meta.deprecated
+                        && CHECKSUM_ONLY_WHEN_DEPRECATED.contains(&m.operation.meta.name.as_str())
+                })
+            })
+            .flatten();
+        if let Some(i) = deprecated_by_checksum {
+            return RestMatch::One(best.swap_remove(i));
+        }
         if best.iter().any(|m| !m.operation.meta.deprecated) {
             best.retain(|m| !m.operation.meta.deprecated);
         }
