@@ -16,7 +16,8 @@ in NPM_PACKAGES below with their registry integrity hashes):
     3. grpc-google-iam-v1 (PyPI): ``google/iam/v1``;
     4. npm tarballs (``npm pack``): ``package/build/protos/google/**.proto`` of
        @google-cloud/pubsub, @google-cloud/firestore, @google-cloud/bigquery-storage,
-       @google-cloud/bigtable;
+       @google-cloud/bigtable, then ``package/google/**.proto`` of google-proto-files
+       (googleapis' protos: the source of Spanner and Datastore);
     5. google-cloud-pubsub (PyPI): ``google/cloud/pubsub_v1/proto/{pubsub,schema}.proto``
        (laid out as ``google/pubsub/v1/``), last because they are stale: see
        PYPI_FALLBACK_DISTRIBUTIONS.
@@ -33,7 +34,8 @@ in NPM_PACKAGES below with their registry integrity hashes):
 
 Which gRPC services: every service defined in TOP_LEVEL_FILES (Pub/Sub Publisher,
 Subscriber and SchemaService; Firestore and Firestore Admin; BigQuery Storage Read and
-Write; Bigtable data and both admin services).
+Write; Bigtable data and both admin services; Spanner data, database admin and instance
+admin; Datastore and Datastore Admin).
 
 How a gRPC method gets its ``method_id`` (the discovery id of its REST twin):
   1. The discovery document is the one whose ``rootUrl`` host is the service's
@@ -90,10 +92,14 @@ OVERRIDES_PATH = OUTPUT_DIR / "permission-overrides.json"
 # sha512 integrity of the tarball (checked after `npm pack`), and which directories of
 # their build/protos tree are theirs (other files only fill gaps).
 NPM_PACKAGES = [
-    ("@google-cloud/pubsub", "6.3.2"),
-    ("@google-cloud/firestore", "9.4.1"),
-    ("@google-cloud/bigquery-storage", "5.1.2"),
-    ("@google-cloud/bigtable", "7.2.0"),
+    ("@google-cloud/pubsub", "6.3.2", "package/build/protos/"),
+    ("@google-cloud/firestore", "9.4.1", "package/build/protos/"),
+    ("@google-cloud/bigquery-storage", "5.1.2", "package/build/protos/"),
+    ("@google-cloud/bigtable", "7.2.0", "package/build/protos/"),
+    # Spanner's and Datastore's client packages ship no .proto files (Spanner a bundled
+    # JSON, Datastore one unrelated file); google-proto-files carries googleapis' protos.
+    # Last, so it only fills gaps.
+    ("google-proto-files", "6.0.1", "package/"),
 ]
 
 # PyPI distributions that ship .proto files, in priority order: (distribution, rename).
@@ -121,6 +127,11 @@ TOP_LEVEL_FILES = [
     "google/bigtable/v2/bigtable.proto",
     "google/bigtable/admin/v2/bigtable_instance_admin.proto",
     "google/bigtable/admin/v2/bigtable_table_admin.proto",
+    "google/spanner/v1/spanner.proto",
+    "google/spanner/admin/database/v1/spanner_database_admin.proto",
+    "google/spanner/admin/instance/v1/spanner_instance_admin.proto",
+    "google/datastore/v1/datastore.proto",
+    "google/datastore/admin/v1/datastore_admin.proto",
 ]
 
 # (grpc path, binding index) -> discovery id, for bindings two discovery methods match.
@@ -202,13 +213,12 @@ def npm_pack(name, version, workdir):
 
 
 def add_npm_protos(tree, workdir, versions):
-    for name, version in NPM_PACKAGES:
+    for name, version, prefix in NPM_PACKAGES:
         tarball, integrity = npm_pack(name, version, workdir)
         versions[name] = {"version": version, "integrity": integrity}
         count = 0
         with tarfile.open(tarball, "r:gz") as archive:
             for member in sorted(archive.getmembers(), key=lambda m: m.name):
-                prefix = "package/build/protos/"
                 if not (member.isfile() and member.name.startswith(prefix) and member.name.endswith(".proto")):
                     continue
                 import_path = member.name[len(prefix):]
