@@ -217,8 +217,9 @@ def add_npm_protos(tree, workdir, versions):
         tarball, integrity = npm_pack(name, version, workdir)
         versions[name] = {"version": version, "integrity": integrity}
         count = 0
+        # Read in archive order: random access into a gzip stream re-inflates from the start.
         with tarfile.open(tarball, "r:gz") as archive:
-            for member in sorted(archive.getmembers(), key=lambda m: m.name):
+            for member in archive:
                 if not (member.isfile() and member.name.startswith(prefix) and member.name.endswith(".proto")):
                     continue
                 import_path = member.name[len(prefix):]
