@@ -33,13 +33,18 @@ fn python() -> PathBuf {
     venv
 }
 
-/// The corpus, generated once per google-cloud-pubsub version into target/.
+/// The corpus, generated once per google-cloud-pubsub version and script into target/.
 fn corpus() -> Vec<Value> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Keyed by the client's version and the script's content, so an edited script reruns.
+    let script = std::fs::read(root.join("tests/gcp/make_grpc_corpus.py")).unwrap();
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&script, &mut hasher);
+    let key = std::hash::Hasher::finish(&hasher);
     let out = root.join(format!(
-        "target/gcp-grpc-corpus-pubsub-{PUBSUB_VERSION}.jsonl"
+        "target/gcp-grpc-corpus-pubsub-{PUBSUB_VERSION}-{key:016x}.jsonl"
     ));
     if !out.exists() {
         let tmp = out.with_extension(format!("tmp{}", std::process::id()));
@@ -117,15 +122,48 @@ fn every_pubsub_method_classifies_to_its_expected_id() {
     assert_eq!(
         services.into_iter().collect::<Vec<_>>(),
         [
+            "google.iam.v1.IAMPolicy",
             "google.pubsub.v1.Publisher",
             "google.pubsub.v1.SchemaService",
             "google.pubsub.v1.Subscriber"
         ]
     );
+    // 35 Pub/Sub methods, and 6 IAM calls on topics, subscriptions, snapshots and schemas.
     assert!(
-        corpus.len() >= 35,
-        "the corpus covers only {} methods",
+        corpus.len() >= 41,
+        "the corpus has only {} requests",
         corpus.len()
+    );
+}
+
+#[test]
+fn iam_calls_are_told_apart_by_their_resource() {
+    let corpus = corpus();
+    let iam: Vec<grpc::GrpcCall> = corpus
+        .iter()
+        .filter(|l| grpc_path(l).starts_with("/google.iam.v1.IAMPolicy/"))
+        .map(|l| grpc::classify(grpc_path(l), &body(l)).unwrap())
+        .collect();
+    let set_on_topic = iam
+        .iter()
+        .find(|c| c.method_id == "pubsub.projects.topics.setIamPolicy")
+        .expect("topic setIamPolicy");
+    assert_eq!(set_on_topic.permissions, ["pubsub.topics.setIamPolicy"]);
+    assert_eq!(
+        set_on_topic.resource_names,
+        ["projects/airlock-test/topics/orders"]
+    );
+    assert_eq!(
+        set_on_topic.params["policy"]["bindings"][0]["members"][0],
+        "serviceAccount:ci@airlock-test.iam.gserviceaccount.com"
+    );
+    let set_on_subscription = iam
+        .iter()
+        .find(|c| c.method_id == "pubsub.projects.subscriptions.setIamPolicy")
+        .expect("subscription setIamPolicy");
+    assert_eq!(
+        set_on_subscription.params["policy"]["bindings"][0]["members"][0],
+        "allUsers"
     );
 }
 

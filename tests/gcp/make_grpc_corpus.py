@@ -10,7 +10,9 @@ emulator switch, which also makes it send no credentials). For each method it re
 the first call: the gRPC path, the request metadata, and the first request message's raw
 bytes, re-framed with gRPC's 5-byte prefix (flag 0, big-endian length). grpcio hands a
 handler the message after unframing, so the prefix is rebuilt; the client sends
-uncompressed messages, so flag 0 is what was on the wire. Every unary call is answered
+uncompressed messages, so flag 0 is what was on the wire. The client's IAM calls
+(google.iam.v1.IAMPolicy, on topics, subscriptions, snapshots and schemas) are recorded
+each, since their REST twin depends on the resource. Every unary call is answered
 with an empty message (all fields default), Publish with one message id per message, and
 StreamingPull's stream is closed after its first request.
 
@@ -86,17 +88,35 @@ EXPECTED = {
 }
 
 
+# The IAM mixin (google.iam.v1.IAMPolicy), which the client calls at pubsub.googleapis.com:
+# (method, resource collection) -> the REST twin.
+IAM_PREFIX = "/google.iam.v1.IAMPolicy/"
+EXPECTED_IAM = {
+    ("SetIamPolicy", "topics"): "pubsub.projects.topics.setIamPolicy",
+    ("GetIamPolicy", "topics"): "pubsub.projects.topics.getIamPolicy",
+    ("TestIamPermissions", "topics"): "pubsub.projects.topics.testIamPermissions",
+    ("SetIamPolicy", "subscriptions"): "pubsub.projects.subscriptions.setIamPolicy",
+    ("GetIamPolicy", "snapshots"): "pubsub.projects.snapshots.getIamPolicy",
+    ("TestIamPermissions", "schemas"): "pubsub.projects.schemas.testIamPermissions",
+}
+
+
 class Recorder(grpc.GenericRpcHandler):
     """Answers every method; records the first request of each."""
 
     def __init__(self):
         self.calls = {}
+        self.iam_calls = []
         self.lock = threading.Lock()
 
     def record(self, method, context, raw):
         with self.lock:
-            if method not in self.calls:
-                self.calls[method] = {"metadata": list(context.invocation_metadata()), "raw": raw}
+            call = {"metadata": list(context.invocation_metadata()), "raw": raw}
+            if method.startswith(IAM_PREFIX):
+                # One line per IAM call: which REST method it is depends on the resource.
+                self.iam_calls.append((method, call))
+            elif method not in self.calls:
+                self.calls[method] = call
 
     def service(self, handler_call_details):
         method = handler_call_details.method
@@ -146,6 +166,12 @@ def drive(address):
     list(publisher.list_topic_subscriptions(request={"topic": TOPIC}))
     list(publisher.list_topic_snapshots(request={"topic": TOPIC}))
     publisher.detach_subscription(request={"subscription": SUBSCRIPTION})
+    publisher.set_iam_policy(request={
+        "resource": TOPIC,
+        "policy": {"bindings": [{"role": "roles/pubsub.publisher", "members": ["serviceAccount:ci@airlock-test.iam.gserviceaccount.com"]}]},
+    })
+    publisher.get_iam_policy(request={"resource": TOPIC})
+    publisher.test_iam_permissions(request={"resource": TOPIC, "permissions": ["pubsub.topics.publish"]})
     publisher.delete_topic(request={"topic": TOPIC})
 
     subscriber = pubsub_v1.SubscriberClient()
@@ -177,6 +203,11 @@ def drive(address):
     })
     subscriber.seek(request={"subscription": SUBSCRIPTION, "snapshot": SNAPSHOT})
     subscriber.delete_snapshot(request={"snapshot": SNAPSHOT})
+    subscriber.set_iam_policy(request={
+        "resource": SUBSCRIPTION,
+        "policy": {"bindings": [{"role": "roles/pubsub.subscriber", "members": ["allUsers"]}]},
+    })
+    subscriber.get_iam_policy(request={"resource": SNAPSHOT})
 
     # StreamingPull: the streaming subscriber opens the stream; the recorder closes it.
     future = subscriber.subscribe(SUBSCRIPTION, callback=lambda message: message.ack())
@@ -210,6 +241,7 @@ def drive(address):
         "message": b'{"id":"42"}',
         "encoding": Encoding.JSON,
     })
+    schemas.test_iam_permissions(request={"resource": SCHEMA, "permissions": ["pubsub.schemas.get"]})
     schemas.delete_schema(request={"name": SCHEMA})
 
 
@@ -227,10 +259,18 @@ def service_methods():
     for service in ("publisher", "subscriber", "schema_service"):
         text = (services / service / "transports" / "grpc.py").read_text()
         methods.update(re.findall(r'"(/google\.pubsub\.v1\.\w+/\w+)"', text))
-    methods = {m for m in methods if not m.startswith("/google.pubsub.v1.IAMPolicy")}
+    methods = {m for m in methods if not m.startswith(IAM_PREFIX)}
     if len(methods) < 30:
         sys.exit(f"make_grpc_corpus.py: found only {len(methods)} methods in the client's transports")
     return methods
+
+
+def iam_collection(method, raw):
+    """`topics` for an IAM request whose resource is projects/p/topics/t."""
+    from google.iam.v1 import iam_policy_pb2
+
+    request = getattr(iam_policy_pb2, method.rsplit("/", 1)[1] + "Request").FromString(raw)
+    return request.resource.split("/")[2]
 
 
 RECORDER = Recorder()
@@ -253,9 +293,15 @@ def main():
     if missing or unexpected:
         sys.exit(f"make_grpc_corpus.py: not captured {missing}; EXPECTED differs from the services in {unexpected}")
 
+    iam_seen = {(m.rsplit("/", 1)[1], iam_collection(m, c["raw"])) for m, c in RECORDER.iam_calls}
+    if iam_seen != set(EXPECTED_IAM):
+        sys.exit(f"make_grpc_corpus.py: IAM calls {sorted(iam_seen)} differ from EXPECTED_IAM")
+
+    lines = [(m, RECORDER.calls[m], EXPECTED[m]) for m in sorted(RECORDER.calls)]
+    for method, call in RECORDER.iam_calls:
+        lines.append((method, call, EXPECTED_IAM[(method.rsplit("/", 1)[1], iam_collection(method, call["raw"]))]))
     with open(sys.argv[1], "w") as out:
-        for method in sorted(RECORDER.calls):
-            call = RECORDER.calls[method]
+        for method, call, operation in lines:
             raw = call["raw"]
             headers = {"content-type": "application/grpc", "te": "trailers"}
             for key, value in call["metadata"]:
@@ -265,10 +311,10 @@ def main():
                 "url": f"https://pubsub.googleapis.com{method}",
                 "headers": headers,
                 "body_b64": base64.b64encode(struct.pack(">BI", 0, len(raw)) + raw).decode(),
-                "expect": {"api": "pubsub:v1", "operation": EXPECTED[method], "protocol": "grpc"},
+                "expect": {"api": "pubsub:v1", "operation": operation, "protocol": "grpc"},
             }
             out.write(json.dumps(line, sort_keys=True) + "\n")
-    print(f"make_grpc_corpus.py: {len(RECORDER.calls)} methods captured", file=sys.stderr)
+    print(f"make_grpc_corpus.py: {len(RECORDER.calls)} methods and {len(RECORDER.iam_calls)} IAM calls captured", file=sys.stderr)
 
 
 if __name__ == "__main__":

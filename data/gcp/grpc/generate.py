@@ -134,6 +134,16 @@ TOP_LEVEL_FILES = [
     "google/datastore/admin/v1/datastore_admin.proto",
 ]
 
+# Google's IAM mixin service, which some clients call at the API's own host (the Pub/Sub
+# client: google/pubsub_v1/services/*/transports/grpc.py calls
+# /google.iam.v1.IAMPolicy/{Set,Get}IamPolicy and TestIamPermissions at pubsub.googleapis.com).
+# Its REST twin depends on the resource, so its line lists one binding per discovery method
+# named `<...>.<setIamPolicy|getIamPolicy|testIamPermissions>` whose path is
+# `{+resource}:<verb>`, with that method's `resource` pattern; the classifier picks by the
+# request's `resource`. Only one host may be listed while classify() does not see the host.
+IAM_MIXIN = {"file": "google/iam/v1/iam_policy.proto", "service": "google.iam.v1.IAMPolicy",
+             "host": "pubsub.googleapis.com", "version": "v1"}
+
 # (grpc path, binding index) -> discovery id, for bindings two discovery methods match.
 AMBIGUITY_RESOLUTIONS = {}
 
@@ -458,6 +468,57 @@ def build_methods(descriptor_set, documents, iam_map, overrides):
     return records, sorted(unmatched_bindings)
 
 
+def iam_mixin_records(descriptor_set, documents, iam_map):
+    """One binding-dependent line per IAMPolicy method, for IAM_MIXIN's host."""
+    document = documents.get((IAM_MIXIN["host"], IAM_MIXIN["version"]))
+    if document is None:
+        raise GenerationError(f"no discovery document for the IAM mixin host {IAM_MIXIN['host']}")
+    file = next((f for f in descriptor_set.file if f.name == IAM_MIXIN["file"]), None)
+    if file is None:
+        raise GenerationError(f"{IAM_MIXIN['file']} is not in the descriptor set")
+    service = next(s for s in file.service if f"{file.package}.{s.name}" == IAM_MIXIN["service"])
+    api_name = IAM_MIXIN["host"].split(".", 1)[0]
+    records = []
+    for method in service.method:
+        verb = method.name[0].lower() + method.name[1:]
+        bindings = []
+        for discovery in sorted(discovery_methods(document), key=lambda m: m["id"]):
+            if not discovery["id"].endswith(f".{verb}") or not discovery["path"].endswith(f"{{+resource}}:{verb}"):
+                continue
+            pattern = regex_glob(discovery["parameters"]["resource"].get("pattern", ""))
+            if pattern is None:
+                raise GenerationError(f"{discovery['id']}: resource pattern is not a path pattern")
+            bindings.append({
+                "method": discovery["httpMethod"],
+                "path": "/" + document.get("servicePath", "") + discovery["path"],
+                "variables": [{"field": "resource", "pattern": pattern}],
+                "method_id": discovery["id"],
+                "permissions": permissions_for(iam_map, document["name"], discovery["id"]),
+            })
+        patterns = [b["variables"][0]["pattern"] for b in bindings]
+        if not bindings or len(set(patterns)) != len(patterns):
+            raise GenerationError(f"IAM mixin {method.name}: no or overlapping bindings {patterns}")
+        records.append({
+            "path": f"/{IAM_MIXIN['service']}/{method.name}",
+            "api": document["id"],
+            "host": IAM_MIXIN["host"],
+            "input": method.input_type.lstrip("."),
+            "output": method.output_type.lstrip("."),
+            "client_streaming": method.client_streaming,
+            "server_streaming": method.server_streaming,
+            "http": None,
+            "additional_bindings": [],
+            "rest_twin": True,
+            "binding_dependent": True,
+            "iam_mixin": True,
+            "method_id": f"{api_name}.IAMPolicy.{method.name}",
+            "permissions": [],
+            "permission_source": "by binding",
+            "bindings": bindings,
+        })
+    return records
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -492,6 +553,9 @@ def main():
     overrides = json.loads(OVERRIDES_PATH.read_text()) if OVERRIDES_PATH.exists() else {}
     overrides.pop("_comment", None)
     records, unmatched = build_methods(descriptor_set, documents, iam_map, overrides)
+    records = sorted(records + iam_mixin_records(descriptor_set, documents, iam_map), key=lambda r: r["path"])
+    if len({r["path"] for r in records}) != len(records):
+        raise GenerationError("two lines for one gRPC path")
 
     (OUTPUT_DIR / "descriptors.binpb").write_bytes(data)
     with open(OUTPUT_DIR / "methods.jsonl", "w") as out:

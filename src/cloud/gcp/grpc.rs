@@ -9,6 +9,11 @@
 //! `data/gcp/grpc/descriptors.binpb` (both made by `data/gcp/grpc/generate.py` from the
 //! `.proto` files Google's client packages ship) into proto3 JSON.
 //!
+//! Methods whose REST twin depends on the request (Firestore `ListDocuments`; Google's IAM
+//! mixin `google.iam.v1.IAMPolicy`, which the Pub/Sub client calls for topics,
+//! subscriptions, snapshots and schemas) are told apart by matching the request's resource
+//! fields against each HTTP binding; a request that matches none is refused, not guessed.
+//!
 //! Only the FIRST message is decoded: for unary and server-streaming calls it is the whole
 //! request; for client-streaming calls (StreamingPull, AppendRows, Listen) it is the one
 //! that opens the stream and names its target (subscription, write stream, database).

@@ -231,6 +231,33 @@ fn a_method_with_two_rest_twins_is_told_apart_by_its_binding() {
 }
 
 #[test]
+fn the_iam_mixin_is_classified_by_its_resource() {
+    let path = "/google.iam.v1.IAMPolicy/SetIamPolicy";
+    let on = |resource: &str| {
+        framed(
+            "google.iam.v1.SetIamPolicyRequest",
+            json!({"resource": resource, "policy": {"bindings": [{"role": "roles/pubsub.admin", "members": ["allUsers"]}]}}),
+        )
+    };
+    let call = classify(path, &on("projects/p/topics/t")).unwrap();
+    assert_eq!(call.method_id, "pubsub.projects.topics.setIamPolicy");
+    assert_eq!(call.permissions, ["pubsub.topics.setIamPolicy"]);
+    assert_eq!(call.resource_names, ["projects/p/topics/t"]);
+    assert_eq!(
+        call.params["policy"]["bindings"][0]["members"][0],
+        "allUsers"
+    );
+    let call = classify(path, &on("projects/p/subscriptions/s")).unwrap();
+    assert_eq!(call.method_id, "pubsub.projects.subscriptions.setIamPolicy");
+    // Another API's resource (the table only knows the mixin at pubsub.googleapis.com).
+    let error = classify(path, &on("projects/p/instances/i/databases/d")).unwrap_err();
+    assert!(
+        error.contains("match none of the method's HTTP bindings"),
+        "{error}"
+    );
+}
+
+#[test]
 fn framing_errors_say_what_is_wrong() {
     let good = framed(
         "google.pubsub.v1.PublishRequest",
