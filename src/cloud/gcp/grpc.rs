@@ -65,7 +65,8 @@ pub struct GrpcCall {
     /// `subscription`, `database`, `*_topic`, …) holding `projects/…` paths, at any depth
     /// except inside maps (attributes, labels and document fields are user data).
     pub resource_names: Vec<String>,
-    /// The projects those names are in, in order, without duplicates.
+    /// The projects the message names: a top-level `project_id` (Datastore), then those of
+    /// the resource names, in order, without duplicates.
     pub projects: Vec<String>,
     /// The locations (`projects/p/locations/{l}/…`) those names are in.
     pub locations: Vec<String>,
@@ -223,6 +224,10 @@ impl Catalog {
         collect_resource_names(&message, 0, &mut resource_names);
         let mut projects = Vec::new();
         let mut locations = Vec::new();
+        // Datastore names its project in a top-level `project_id`, not in a resource name.
+        if let Some(id) = field_string(&message, "project_id").filter(|id| is_project_id(id)) {
+            projects.push(id);
+        }
         for name in &resource_names {
             let mut segments = name.split('/');
             while let Some(segment) = segments.next() {
@@ -372,6 +377,15 @@ fn push_resource(field: &str, value: &str, out: &mut Vec<String>) {
     {
         out.push(value.to_string());
     }
+}
+
+/// A bare project id (`my-project`, or a domain-scoped `example.com:my-project`).
+fn is_project_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
 }
 
 /// Whether the request's value at `variable.field` matches the binding's pattern.

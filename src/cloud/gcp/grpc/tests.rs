@@ -313,6 +313,41 @@ fn an_empty_message_is_a_valid_request() {
 }
 
 #[test]
+fn datastore_names_its_project_by_id() {
+    let body = framed(
+        "google.datastore.v1.CommitRequest",
+        json!({"projectId": "shop-prod", "databaseId": "orders", "mode": "NON_TRANSACTIONAL",
+               "mutations": [{"delete": {"path": [{"kind": "Order", "name": "o-1"}]}}]}),
+    );
+    let call = classify("/google.datastore.v1.Datastore/Commit", &body).unwrap();
+    assert_eq!(call.method_id, "datastore.projects.commit");
+    assert_eq!(call.project(), Some("shop-prod"));
+    assert_eq!(
+        call.params["mutations"][0]["delete"]["path"][0]["kind"],
+        "Order"
+    );
+}
+
+proptest::proptest! {
+    /// Whatever the body, classify answers (a call or a reason) and never panics.
+    #[test]
+    fn arbitrary_bodies_never_panic(
+        payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        framed_payload in proptest::prelude::any::<bool>(),
+        method in 0usize..4,
+    ) {
+        let path = [
+            PUBLISH,
+            "/google.firestore.v1.Firestore/ListDocuments",
+            "/google.iam.v1.IAMPolicy/SetIamPolicy",
+            "/google.cloud.bigquery.storage.v1.BigQueryWrite/AppendRows",
+        ][method];
+        let body = if framed_payload { frame(&payload) } else { payload };
+        let _ = classify(path, &body);
+    }
+}
+
+#[test]
 fn glob_patterns_match_like_http_rules() {
     assert!(glob_matches("projects/*/topics/*", "projects/p/topics/t"));
     assert!(!glob_matches(
