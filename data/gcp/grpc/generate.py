@@ -2,8 +2,9 @@
 """Generate Airlock's gRPC catalogue for Google APIs: a protobuf descriptor set and one
 line per gRPC method with its REST twin's discovery method id and IAM permissions.
 
-Sources (Python packages pinned in data/gcp/grpc/requirements.txt, npm tarballs pinned
-in NPM_PACKAGES below with their registry integrity hashes):
+Sources (Python packages pinned in data/gcp/grpc/requirements.txt, npm packages pinned
+in NPM_PACKAGES below; each tarball's sha512 is checked against the integrity npm reports
+and recorded in SOURCES.json):
 
 * ``.proto`` files, laid out under their import paths in a temporary include tree, first
   source wins (a later source only fills gaps; every file a later source ships that an
@@ -11,8 +12,8 @@ in NPM_PACKAGES below with their registry integrity hashes):
     1. grpcio-tools (PyPI): its bundled ``google/protobuf/*.proto`` well-known types;
     2. googleapis-common-protos (PyPI): ``google/api``, ``google/rpc``, ``google/type``,
        ``google/cloud``, ``google/longrunning`` (the wheel names the last one
-       ``operations_proto.proto``; it is added under its import path
-       ``google/longrunning/operations.proto`` too);
+       ``operations_proto.proto``; it is laid out under its import path
+       ``google/longrunning/operations.proto``);
     3. grpc-google-iam-v1 (PyPI): ``google/iam/v1``;
     4. npm tarballs (``npm pack``): ``package/build/protos/google/**.proto`` of
        @google-cloud/pubsub, @google-cloud/firestore, @google-cloud/bigquery-storage,
@@ -60,6 +61,8 @@ How a gRPC method gets its ``method_id`` (the discovery id of its REST twin):
      ``pubsub.Subscriber.StreamingPull``, ``bigquerystorage.BigQueryWrite.AppendRows``
      (capitalised segments, so it never collides with a discovery id), and
      ``"rest_twin": false``.
+  5. Google's IAM mixin (``google.iam.v1.IAMPolicy``) as the Pub/Sub client calls it: see
+     IAM_MIXIN; one binding per Pub/Sub discovery method of that name, by resource.
 
 Outputs (next to this script; deterministic, lines sorted by ``path``):
 * ``descriptors.binpb``  FileDescriptorSet (binary, imports included, no source info).
@@ -78,7 +81,6 @@ import hashlib
 import importlib.metadata
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -88,9 +90,8 @@ from pathlib import Path
 OUTPUT_DIR = Path(__file__).resolve().parent
 OVERRIDES_PATH = OUTPUT_DIR / "permission-overrides.json"
 
-# npm packages that ship .proto files (Apache-2.0): name, version, the registry's
-# sha512 integrity of the tarball (checked after `npm pack`), and which directories of
-# their build/protos tree are theirs (other files only fill gaps).
+# npm packages that ship .proto files (Apache-2.0): name, version, and the directory of
+# the tarball that is the proto include root. Earlier packages win over later ones.
 NPM_PACKAGES = [
     ("@google-cloud/pubsub", "6.3.2", "package/build/protos/"),
     ("@google-cloud/firestore", "9.4.1", "package/build/protos/"),
