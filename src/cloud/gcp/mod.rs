@@ -1,4 +1,5 @@
-//! Google Cloud: errors shaped like Google's own.
+//! Google Cloud: what a call does, and errors shaped like Google's own.
 
 pub mod errors;
 pub mod fingerprint;
+pub mod grpc;
