@@ -4,6 +4,7 @@
 //! guess.
 
 pub mod aws;
+pub mod gcp;
 
 use serde::Serialize;
 
