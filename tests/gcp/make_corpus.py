@@ -278,18 +278,23 @@ def from_pattern_segments(pattern: str) -> str | None:
     if body.endswith("$"):
         body = body[:-1]
     out = []
+    generated = set()  # indexes in `out` of generated values (not a collection name)
     i = 0
     wildcards = {"[^/]+": "seg", "[^/]*": "seg", ".*": "rest", ".+": "rest", "[^/]+?": "seg"}
     while i < len(body):
         for token, kind in wildcards.items():
             if body.startswith(token, i):
                 prev = "".join(out).rstrip("/").rsplit("/", 1)[-1]
-                if kind == "rest":
-                    out.append("my-path")
-                elif not out:  # `^[^/]+/[^/]+/...`: a parent of any kind; a project is one
+                after_value = len(out) >= 2 and len(out) - 2 in generated
+                if not out and kind == "seg":  # `^[^/]+/[^/]+/...`: any parent; say a project
                     out.append("projects")
+                elif kind == "rest" and (not prev or after_value):
+                    out.append("my-path")
+                elif after_value:  # `documents/[^/]+/[^/]+`: a child collection
+                    out.append("my-collection")
                 else:
                     out.append(singular_value(prev))
+                    generated.add(len(out) - 1)
                 i += len(token)
                 break
         else:
