@@ -15,8 +15,9 @@ What: for every discovery document the package ships
 (``googleapiclient/discovery_cache/documents/*.json``; the directory is read, not the
 stale ``index.json``) it builds the service offline with ``build_from_document`` and, for
 every method, synthesises the smallest valid arguments (required parameters, path
-parameters with plausible values that match their ``pattern``, ``body={}`` where the
-method takes a request body), calls ``.execute()`` and writes the captured request as one
+parameters with plausible values that match their ``pattern`` -- and, where a loose
+pattern allows a value of the wrong shape, the shape ``flatPath`` spells --, ``body={}``
+where the method takes a request body), calls ``.execute()`` and writes the captured request as one
 JSON line in the format ``airlock explain --jsonl`` reads:
 
     {"method": "DELETE", "url": "https://storage.googleapis.com/storage/v1/b/my-bucket",
@@ -144,7 +145,7 @@ PRIVILEGED = {
     "iam.projects.serviceAccounts.keys.create",
     "iam.projects.serviceAccounts.setIamPolicy",
     "bigquery.jobs.insert",
-    "sqladmin.instances.export",
+    "sql.instances.export",  # sqladmin:v1 and v1beta4 use `sql.` ids
     "firestore.projects.databases.exportDocuments",
     "compute.instances.delete",
     "cloudkms.projects.locations.keyRings.cryptoKeys.cryptoKeyVersions.destroy",
@@ -414,9 +415,66 @@ def param_value(name: str, desc: dict, context: str | None = None):
     return value
 
 
+def flat_path_values(method_desc: dict) -> dict:
+    """Values for the `{+x}` parameters of `path`, read back from `flatPath`.
+
+    A reserved parameter's pattern is sometimes loose (compute's `parentResource`:
+    `[a-z](?:[-a-zA-Z0-9/]{0,255}[a-zA-Z0-9])?`) while `flatPath` spells the real shape
+    (`.../reservations/{reservationsId}/reservationBlocks/{reservationBlocksId}/...`): fill
+    flatPath's one-segment variables, then match the result against `path`.
+    """
+    path, flat = method_desc["path"], method_desc.get("flatPath")
+    if not flat or flat == path or "{+" not in path:
+        return {}
+    params = method_desc.get("parameters", {})
+
+    def fill(match):
+        name = match.group(1)
+        before = re.search(r"([A-Za-z]+)/$", flat[: match.start()])
+        context = before.group(1) if before else None
+        if name in params and "{+" not in match.group(0):
+            try:
+                value = param_value(name, params[name], context)
+            except ValueError:
+                value = None
+            if isinstance(value, str) and "/" not in value:
+                return value
+        return singular_value(context or re.sub(r"Id$", "", name))
+
+    concrete = re.sub(r"\{\+?([^}]+)\}", fill, flat)
+    names = []
+    regex = ""
+    last = 0
+    for match in re.finditer(r"\{(\+?)([^}]+)\}", path):
+        regex += re.escape(path[last : match.start()])
+        regex += "(.+?)" if match.group(1) else "([^/]+)"
+        names.append((match.group(2), bool(match.group(1))))
+        last = match.end()
+    regex += re.escape(path[last:])
+    found = re.fullmatch(regex, concrete)
+    if not found:
+        return {}
+    return {name: found.group(i + 1) for i, (name, reserved) in enumerate(names) if reserved}
+
+
+def fits_flat_path(method_desc: dict, kwargs: dict) -> bool:
+    """Whether `path` expanded with `kwargs` has the shape `flatPath` describes."""
+    expanded = re.sub(
+        r"\{\+?([^}]+)\}",
+        lambda m: str(kwargs.get(key2param(m.group(1)), "x")),
+        method_desc["path"],
+    )
+    shape = "".join(
+        "[^/]+" if part.startswith("{") else re.escape(part)
+        for part in re.split(r"(\{[^}]+\})", method_desc["flatPath"])
+    )
+    return re.fullmatch(shape, expanded) is not None
+
+
 def method_kwargs(method_desc: dict, http_method: str) -> dict:
     kwargs = {}
     template = method_desc["path"]
+    flat_values = flat_path_values(method_desc)
     for name, desc in sorted(method_desc.get("parameters", {}).items()):
         if desc.get("required") or desc.get("location") == "path":
             context = None
@@ -424,6 +482,12 @@ def method_kwargs(method_desc: dict, http_method: str) -> dict:
             if desc.get("location") == "path" and found:
                 context = found.group(1)
             kwargs[key2param(name)] = param_value(name, desc, context)
+    # Where the values do not make a path of flatPath's shape, take `{+x}` from flatPath.
+    if flat_values and not fits_flat_path(method_desc, kwargs):
+        for name, value in flat_values.items():
+            desc = method_desc["parameters"].get(name, {})
+            if re.match(desc.get("pattern", ""), value):
+                kwargs[key2param(name)] = value
     if "request" in method_desc and http_method in ("PUT", "POST", "PATCH"):
         kwargs["body"] = {}
     return kwargs
