@@ -279,6 +279,8 @@ fn every_discovery_method_is_classified_by_the_binary() {
     let mut privileged_bad: Vec<String> = Vec::new();
     let mut privileged_seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     let (mut batches, mut batch_parts) = (0usize, 0usize);
+    // The protocol (`rest`, `media`, `batch`) shapes refusals; the service names the API.
+    let mut protocol_bad: Vec<String> = Vec::new();
 
     for (input, result) in inputs.iter().zip(&results) {
         let e = &input["expect"];
@@ -289,6 +291,15 @@ fn every_discovery_method_is_classified_by_the_binary() {
         tally.lines += 1;
         total.lines += 1;
         let label = format!("{api} {op} [{form}] {} {}", input["method"], input["url"]);
+
+        if result["api"] == api
+            && (result["protocol"] != e["protocol"] || result["service"] != e["service"])
+        {
+            protocol_bad.push(format!(
+                "{label}: protocol {} service {}",
+                result["protocol"], result["service"]
+            ));
+        }
 
         // A batch is right when every inner call is; the outer request is no method.
         let verdicts: Vec<(String, String, Verdict, &Value)> = if e["protocol"] == "batch" {
@@ -429,6 +440,13 @@ fn every_discovery_method_is_classified_by_the_binary() {
     for p in &privileged_bad {
         report.push_str(&format!("  {p}\n"));
     }
+    report.push_str(&format!(
+        "\nright API, other protocol or service ({}):\n",
+        protocol_bad.len()
+    ));
+    for p in &protocol_bad {
+        report.push_str(&format!("  {p}\n"));
+    }
     report.push_str(&format!("\nunknown, by API ({}):\n", total.unknown));
     for (api, list) in &unknown {
         report.push_str(&format!("  {api} ({}):\n", list.len()));
@@ -466,6 +484,23 @@ fn every_discovery_method_is_classified_by_the_binary() {
         "the corpus covers only {} APIs and {methods} methods",
         apis.len()
     );
+    for form in [
+        "rest",
+        "regional",
+        "locational",
+        "mtls",
+        "media-simple",
+        "media-multipart",
+        "resumable-start",
+        "resumable-chunk",
+        "download",
+        "batch",
+        "hand:download-service",
+        "hand:gcloud-resumable-start",
+        "hand:gcloud-resumable-chunk",
+    ] {
+        assert!(by_form.contains_key(form), "no {form} line in the corpus");
+    }
     for (op, _) in PRIVILEGED {
         assert!(
             privileged_seen.keys().any(|(_, o)| o == op),
@@ -489,6 +524,12 @@ fn every_discovery_method_is_classified_by_the_binary() {
         "{} WRONG answers (a different method, not provably wire-identical), e.g. {}",
         wrong.len(),
         wrong[0]
+    );
+    assert!(
+        protocol_bad.is_empty(),
+        "{} answers with the right API but another protocol or service, e.g. {}",
+        protocol_bad.len(),
+        protocol_bad[0]
     );
     assert!(
         accuracy >= MIN_ACCURACY,
