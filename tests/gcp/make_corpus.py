@@ -52,6 +52,10 @@ Variants, as extra lines after the plain REST line of each method (``form``):
   (``useMediaDownloadService``; the Go and gcloud clients) and gcloud storage's resumable
   uploads to ``/resumable/upload/storage/v1/...`` (start and chunk), see field notes 4.
 
+Headers are exactly those the client hands to httplib2 (google-auth's ``authorization``
+included); httplib2 itself adds ``Host`` (and a missing ``Content-Length``) when it sends,
+so lines have no Host header: ``explain`` takes the host from the absolute URL.
+
 Output is deterministic: a fixed access token (expiry in 2099, so google-auth never
 refreshes), a pinned ``x-goog-api-client`` Python version, seeded MIME boundaries and
 batch Content-IDs, no influence from GOOGLE_* environment variables, lines sorted by API,
