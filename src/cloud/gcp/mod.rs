@@ -204,14 +204,22 @@ fn find_route(
     let group = &catalog.groups[group];
     let is_upload = matches!(segments, ["upload", ..] | ["resumable", "upload", ..]);
     let mut best: Option<&'static Route> = None;
-    let mut consider = |route: &'static Route| {
-        let better = match best {
-            None => true,
-            Some(b) => rank(catalog, route) > rank(catalog, b),
-        };
-        if better {
-            best = Some(route);
-        }
+    // Another method (a different id) that ranks the same as `best`.
+    let mut rival: Option<&'static Route> = None;
+    let mut consider = |route: &'static Route| match best {
+        None => best = Some(route),
+        Some(b) => match rank(catalog, route).cmp(&rank(catalog, b)) {
+            std::cmp::Ordering::Greater => {
+                best = Some(route);
+                rival = None;
+            }
+            std::cmp::Ordering::Equal
+                if catalog.methods[route.method].meta.id != catalog.methods[b.method].meta.id =>
+            {
+                rival = Some(route);
+            }
+            _ => {}
+        },
     };
     if is_upload && query.has("upload_id") {
         // A resumable session's chunks (PUT, or POST to query/cancel) go to the session
@@ -231,18 +239,31 @@ fn find_route(
             }
         }
     }
-    best.ok_or_else(|| {
+    let best = best.ok_or_else(|| {
         format!(
             "no method of the APIs served by `{}` matches {method} {}",
             group.root,
             segments.join("/")
         )
-    })
+    })?;
+    if let Some(rival) = rival {
+        // Two methods the request cannot tell apart (a resumable chunk of YouTube's
+        // captions.insert and captions.update go to the same session URI): never guess.
+        return Err(format!(
+            "ambiguous: {method} {} may be {} or {}",
+            segments.join("/"),
+            catalog.methods[best.method].meta.id,
+            catalog.methods[rival.method].meta.id
+        ));
+    }
+    Ok(best)
 }
 
 /// Orders matching routes: most specific template, then the document's own version,
-/// then not deprecated; a full tie keeps the first route (sorted by document id, then
-/// method id), which makes the choice deterministic.
+/// then not deprecated. A full tie between documents serving the same method id (the
+/// displayvideo versions share `media/{+resourceName}`) keeps the first route — sorted by
+/// document id — which makes the choice deterministic; a full tie between different
+/// method ids is ambiguous, and unknown.
 fn rank(catalog: &Catalog, route: &Route) -> (u32, bool, bool) {
     let deprecated = catalog.methods[route.method].meta.deprecated;
     (route.specificity, route.native, !deprecated)

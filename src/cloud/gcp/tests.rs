@@ -597,6 +597,30 @@ fn extract_jobs_also_need_table_export() {
 }
 
 #[test]
+fn a_chunk_two_methods_could_have_started_is_ambiguous() {
+    // captions.insert (POST) and captions.update (PUT) share one resumable upload path.
+    let reason = unknown(
+        "PUT",
+        "youtube.googleapis.com",
+        "/upload/youtube/v3/captions?part=snippet&uploadType=resumable&upload_id=U1",
+        "",
+        "",
+    );
+    assert!(reason.starts_with("ambiguous"), "{reason}");
+    assert!(
+        reason.contains("youtube.captions.insert") && reason.contains("youtube.captions.update"),
+        "{reason}"
+    );
+    // Their session starts are told apart by the HTTP method.
+    let c = call(
+        "PUT",
+        "youtube.googleapis.com",
+        "/upload/youtube/v3/captions?part=snippet&uploadType=resumable",
+    );
+    assert_eq!(c.operation, "youtube.captions.update");
+}
+
+#[test]
 fn what_is_not_understood_is_an_explicit_unknown() {
     let reason = unknown("GET", "example.com", "/storage/v1/b/b1", "", "");
     assert!(reason.contains("not a Google API host"), "{reason}");
