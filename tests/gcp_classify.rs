@@ -160,6 +160,19 @@ impl Template {
     }
 }
 
+/// The method a request means: `x-http-method-override` (a GET whose URL was too long,
+/// sent as a POST by google-api-python-client) or the request method.
+fn effective_method(input: &Value) -> &str {
+    input["headers"]
+        .as_object()
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-http-method-override"))
+                .and_then(|(_, v)| v.as_str())
+        })
+        .unwrap_or_else(|| input["method"].as_str().unwrap())
+}
+
 fn url_path(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = after_scheme
@@ -185,7 +198,7 @@ fn wire_forms(inputs: &[Value]) -> HashMap<(String, String), Vec<WireForm>> {
             .or_default()
             .push(WireForm {
                 root: e["root"].as_str().unwrap().to_string(),
-                method: input["method"].as_str().unwrap().to_string(),
+                method: effective_method(input).to_string(),
                 template: Template::new(e["template"].as_str().unwrap(), &patterns),
             });
     }
@@ -193,7 +206,8 @@ fn wire_forms(inputs: &[Value]) -> HashMap<(String, String), Vec<WireForm>> {
 }
 
 /// Whether the request of `input` is, on the wire, also a valid call of `(api, op)`: the
-/// same request method to the same canonical host, its path matching a template of it.
+/// same (effective) request method to the same canonical host, its path matching a
+/// template of it.
 fn wire_identical(
     forms: &HashMap<(String, String), Vec<WireForm>>,
     input: &Value,
@@ -202,7 +216,7 @@ fn wire_identical(
 ) -> bool {
     let root = input["expect"]["root"].as_str().unwrap();
     let path = url_path(input["url"].as_str().unwrap());
-    let method = input["method"].as_str().unwrap();
+    let method = effective_method(input);
     forms
         .get(&(api.to_string(), op.to_string()))
         .is_some_and(|list| {
@@ -501,6 +515,8 @@ fn every_discovery_method_is_classified_by_the_binary() {
         "regional",
         "locational",
         "mtls",
+        "global-params",
+        "long-uri",
         "media-simple",
         "media-multipart",
         "resumable-start",
@@ -510,6 +526,7 @@ fn every_discovery_method_is_classified_by_the_binary() {
         "hand:download-service",
         "hand:gcloud-resumable-start",
         "hand:gcloud-resumable-chunk",
+        "hand:method-override",
     ] {
         assert!(by_form.contains_key(form), "no {form} line in the corpus");
     }

@@ -38,6 +38,11 @@ Variants, as extra lines after the plain REST line of each method (``form``):
   ``api_endpoint``; the first endpoint of each kind, for up to VARIANT_SAMPLE methods
   per document (spread over the method list) plus every privileged method.
 - ``mtls``: ``mtlsRootUrl`` (``*.mtls.googleapis.com``), same sample.
+- ``global-params``: the first GLOBAL_SAMPLE of that sample with the standard query
+  parameters (``fields``, ``prettyPrint=false``, ``quotaUser``).
+- ``long-uri``: up to LONG_URI_SAMPLE GET methods of the sample with a ``fields`` mask so
+  long that the URL passes the client's MAX_URI_LENGTH (2048): the client then sends a
+  POST with ``x-http-method-override: GET`` and the query string as a form body.
 - ``media-simple``, ``media-multipart``, ``resumable-start``, ``resumable-chunk``: every
   method with ``mediaUpload``; the chunk is the PUT google-api-python-client sends to the
   session URI (the ``Location`` the fake server answers: the start URL plus
@@ -50,7 +55,9 @@ Variants, as extra lines after the plain REST line of each method (``form``):
 - ``hand:...``: forms other clients send that this library does not, written by hand and
   labelled so: the ``/download/<servicePath>...?alt=media`` media-download service
   (``useMediaDownloadService``; the Go and gcloud clients) and gcloud storage's resumable
-  uploads to ``/resumable/upload/storage/v1/...`` (start and chunk), see field notes 4.
+  uploads to ``/resumable/upload/storage/v1/...`` (start and chunk), see field notes 4;
+  and a few methods (DELETE, PATCH) sent as ``POST`` with ``X-HTTP-Method-Override``,
+  which Google's front end honours (``hand:method-override``).
 
 Headers are exactly those the client hands to httplib2 (google-auth's ``authorization``
 included); httplib2 itself adds ``Host`` (and a missing ``Content-Length``) when it sends,
@@ -136,6 +143,11 @@ FIXED_UUID = uuid.UUID("00000000-0000-4000-8000-000000000000")
 UPLOAD_ID = "AIRLOCK-CORPUS-UPLOAD-ID"
 MEDIA = b"airlock corpus media\n"
 VARIANT_SAMPLE = 8
+GLOBAL_SAMPLE = 3
+LONG_URI_SAMPLE = 2
+GLOBAL_PARAMS = {"fields": "kind,nextPageToken", "prettyPrint": False, "quotaUser": "airlock-corpus"}
+# A field mask long enough (> 2048 characters) to push the URL past MAX_URI_LENGTH.
+LONG_FIELDS = "items(" + ",".join(f"field{i:04d}" for i in range(200)) + ")"
 PROJECT = "my-project"
 REGION = "us-central1"
 ZONE = "us-central1-a"
@@ -165,6 +177,15 @@ BATCHES = [
     ("cloudresourcemanager.v1", ["cloudresourcemanager.projects.get", "cloudresourcemanager.projects.setIamPolicy"]),
     ("iam.v1", ["iam.projects.serviceAccounts.get", "iam.projects.serviceAccounts.keys.create"]),
     ("drive.v3", ["drive.files.list", "drive.files.get"]),
+]
+
+# Hand-written: methods sent as POST + `X-HTTP-Method-Override` (document stem, method id).
+METHOD_OVERRIDES = [
+    ("storage.v1", "storage.buckets.delete"),
+    ("storage.v1", "storage.buckets.patch"),
+    ("storage.v1", "storage.objects.delete"),
+    ("compute.v1", "compute.instances.delete"),
+    ("cloudresourcemanager.v3", "cloudresourcemanager.projects.delete"),
 ]
 
 # Plausible values for a collection segment (`projects/{x}`) or a parameter name.
@@ -607,11 +628,12 @@ class Corpus:
         self.forms[expect["form"]] += 1
 
     def run_one(self, doc, path, name, desc, form, api_endpoint=None, media=None,
-                download=False):
+                download=False, extra=None):
         """Call one method; add its captured request(s). False if the client refused."""
         service, capture, resources = self.service(doc, api_endpoint)
         try:
             kwargs = method_kwargs(desc, desc["httpMethod"])
+            kwargs.update(extra or {})
             method_name = name + "_media" if download else name
             if media is not None:
                 kind, upload = media
@@ -675,6 +697,16 @@ class Corpus:
         for form, endpoint in hosts:
             for path, name, desc in chosen:
                 self.run_one(doc, path, name, desc, form, api_endpoint=endpoint)
+        # The standard query parameters every method takes (`fields`, `prettyPrint`,
+        # `quotaUser`), and a GET whose URL would pass MAX_URI_LENGTH: the client then
+        # sends it as a POST with `x-http-method-override: GET` and the query as a form body.
+        globals_ = {key2param(k): v for k, v in GLOBAL_PARAMS.items() if k in doc.get("parameters", {})}
+        for path, name, desc in chosen[:GLOBAL_SAMPLE]:
+            self.run_one(doc, path, name, desc, "global-params", extra=globals_)
+        if "fields" in doc.get("parameters", {}):
+            gets = [m for m in chosen if m[2]["httpMethod"] == "GET"][:LONG_URI_SAMPLE]
+            for path, name, desc in gets:
+                self.run_one(doc, path, name, desc, "long-uri", extra={"fields": LONG_FIELDS})
         # Media uploads and downloads: every method that has them.
         for path, name, desc in ok_methods:
             if "mediaUpload" in desc:
@@ -704,6 +736,24 @@ class Corpus:
             "protocol": "media", "form": "hand:download-service", "root": doc["rootUrl"],
             "http_method": desc["httpMethod"],
             "template": "/download" + path_template(doc, desc),
+            "patterns": templated_patterns(doc, desc),
+        })
+
+    def hand_method_override(self, doc, method_id):
+        """hand: the method sent as a POST with `X-HTTP-Method-Override` (Google's front
+        end honours it, for clients behind proxies that allow only GET and POST)."""
+        by_id = {d["id"]: (p, n, d) for p, n, d in walk_methods(doc)}
+        path, name, desc = by_id[method_id]
+        service, capture, resources = self.service(doc)
+        bound_method(service, path, name, resources)(
+            **method_kwargs(desc, desc["httpMethod"])).execute()
+        (request,) = capture.requests
+        request.headers["x-http-method-override"] = request.method
+        request.method = "POST"
+        self.add(request, {
+            "api": doc["id"], "service": doc["name"], "operation": desc["id"],
+            "protocol": "rest", "form": "hand:method-override", "root": doc["rootUrl"],
+            "http_method": desc["httpMethod"], "template": path_template(doc, desc),
             "patterns": templated_patterns(doc, desc),
         })
 
@@ -808,6 +858,9 @@ def main():
             corpus.run_batch(docs[stem], method_ids)
     if "storage.v1" in docs:
         corpus.hand_gcloud_resumable(docs["storage.v1"])
+    for stem, method_id in METHOD_OVERRIDES:
+        if stem in docs:
+            corpus.hand_method_override(docs[stem], method_id)
 
     unique = {json.dumps(line, sort_keys=True): line for line in corpus.lines}
     lines = sorted(unique.values(), key=lambda l: (
