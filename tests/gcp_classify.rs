@@ -618,3 +618,91 @@ fn the_wire_identity_proof_is_not_vacuous() {
     assert!(!policy.matches("/compute/v1/locations/global/firewallPolicies/my-policy"));
     assert_eq!(url_path("https://h.googleapis.com/a/b?x=1"), "/a/b");
 }
+
+#[test]
+fn judging_tells_a_wrong_answer_from_a_wire_identical_twin() {
+    let line = |op: &str, method: &str, url: &str, template: &str, var: &str, pattern: &str| {
+        serde_json::json!({
+            "method": method, "url": url, "headers": {},
+            "expect": {"api": "logging:v2", "service": "logging", "operation": op,
+                       "protocol": "rest", "form": "rest",
+                       "root": "https://logging.googleapis.com/",
+                       "template": template, "patterns": {var: pattern}}
+        })
+    };
+    let general = line(
+        "logging.exclusions.get",
+        "GET",
+        "https://logging.googleapis.com/v2/projects/p/exclusions/e?alt=json",
+        "/v2/{+name}",
+        "name",
+        "^[^/]+/[^/]+/exclusions/[^/]+$",
+    );
+    let projects = line(
+        "logging.projects.exclusions.get",
+        "GET",
+        "https://logging.googleapis.com/v2/projects/p/exclusions/e?alt=json",
+        "/v2/{+name}",
+        "name",
+        "^projects/[^/]+/exclusions/[^/]+$",
+    );
+    let create = line(
+        "logging.projects.exclusions.create",
+        "POST",
+        "https://logging.googleapis.com/v2/projects/p/exclusions?alt=json",
+        "/v2/{+parent}/exclusions",
+        "parent",
+        "^projects/[^/]+$",
+    );
+    let sinks = line(
+        "logging.projects.sinks.get",
+        "GET",
+        "https://logging.googleapis.com/v2/projects/p/sinks/s?alt=json",
+        "/v2/{+sinkName}",
+        "sinkName",
+        "^projects/[^/]+/sinks/[^/]+$",
+    );
+    let forms = wire_forms(&[general.clone(), projects, create, sinks]);
+    let answer =
+        |op: &str| serde_json::json!({"cloud": "gcp", "api": "logging:v2", "operation": op});
+    let verdict = |input: &Value, result: &Value| match judge(
+        &forms,
+        input,
+        "logging:v2",
+        "logging.exclusions.get",
+        result,
+    ) {
+        Verdict::Right => "right",
+        Verdict::Identical => "identical",
+        Verdict::Unknown(_) => "unknown",
+        Verdict::Wrong(_) => "wrong",
+    };
+    assert_eq!(
+        verdict(&general, &answer("logging.exclusions.get")),
+        "right"
+    );
+    assert_eq!(
+        verdict(&general, &answer("logging.projects.exclusions.get")),
+        "identical"
+    );
+    // Same path, another HTTP method; or another path: wrong, not identical.
+    assert_eq!(
+        verdict(&general, &answer("logging.projects.exclusions.create")),
+        "wrong"
+    );
+    assert_eq!(
+        verdict(&general, &answer("logging.projects.sinks.get")),
+        "wrong"
+    );
+    let unknown = serde_json::json!({"cloud": "gcp", "unknown": true, "reason": "no method"});
+    assert_eq!(verdict(&general, &unknown), "unknown");
+    // A GET sent as POST + override is still a GET: answering the POST method is wrong.
+    let mut long = general.clone();
+    long["method"] = "POST".into();
+    long["url"] = "https://logging.googleapis.com/v2/projects/p/exclusions".into();
+    long["headers"] = serde_json::json!({"x-http-method-override": "GET"});
+    assert_eq!(
+        verdict(&long, &answer("logging.projects.exclusions.create")),
+        "wrong"
+    );
+}
