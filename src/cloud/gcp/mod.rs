@@ -91,21 +91,19 @@ fn classify_inner(
     let group = &catalog.groups[endpoint.group];
     let path = request.uri.path();
     let trimmed = path.trim_matches('/');
-    if request.method == http::Method::POST && group.batch_paths.iter().any(|b| b == trimmed) {
+    if request.method == http::Method::POST
+        && !request.headers.contains_key("x-http-method-override")
+        && group.batch_paths.iter().any(|b| b == trimmed)
+    {
         if !allow_batch {
             return Err("a batch request inside a batch".into());
         }
         return batch::classify(catalog, request, &endpoint, trimmed);
     }
     let segments = split_path(path);
-    let query = Query::parse(request.uri.query());
-    let route = find_route(
-        catalog,
-        endpoint.group,
-        request.method.as_str(),
-        &segments,
-        &query,
-    )?;
+    let effective = Effective::of(request)?;
+    let query = Query::parse(effective.query.as_deref().or(request.uri.query()));
+    let route = find_route(catalog, endpoint.group, effective.method, &segments, &query)?;
     let method = &catalog.methods[route.method];
     let api = catalog.api_of(method);
 
@@ -139,7 +137,11 @@ fn classify_inner(
         .capture(&segments)
         .or_else(|| route.template.capture(&segments))
         .ok_or_else(|| format!("{} matched but its parameters did not", method.meta.id))?;
-    let body = decode_body(request)?;
+    let body = if effective.body_is_query {
+        Body::None
+    } else {
+        decode_body(request)?
+    };
     let mut params = Map::new();
     for (name, value) in &captures.labels {
         params.insert((*name).to_string(), Value::String(value.clone()));
@@ -191,6 +193,74 @@ fn classify_inner(
         presigned: false,
         parts: Vec::new(),
     })
+}
+
+/// The method and query Google acts on. A POST may carry `X-HTTP-Method-Override`
+/// (google-api-python-client turns a GET whose URL passes 2,000 characters into a POST
+/// with the override and the query as a form body): the override is the method the
+/// server runs — a POST overridden to DELETE is a delete, so it is honoured, never
+/// ignored.
+struct Effective<'r> {
+    method: &'r str,
+    /// The URL query joined with a form body that carries the query.
+    query: Option<String>,
+    body_is_query: bool,
+}
+
+impl<'r> Effective<'r> {
+    fn of(request: &RequestView<'r>) -> Result<Self, String> {
+        let mut overrides = request.headers.get_all("x-http-method-override").iter();
+        let Some(value) = overrides.next() else {
+            return Ok(Effective {
+                method: request.method.as_str(),
+                query: None,
+                body_is_query: false,
+            });
+        };
+        if overrides.next().is_some() {
+            return Err("more than one X-HTTP-Method-Override header".into());
+        }
+        if request.method != http::Method::POST {
+            return Err(format!(
+                "X-HTTP-Method-Override on a {} request",
+                request.method
+            ));
+        }
+        let method = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .and_then(|m| {
+                ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+                    .into_iter()
+                    .find(|known| known.eq_ignore_ascii_case(m))
+            })
+            .ok_or("an X-HTTP-Method-Override that is not an HTTP method")?;
+        let form = content_type(request)
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded");
+        if !form {
+            return Ok(Effective {
+                method,
+                query: None,
+                body_is_query: false,
+            });
+        }
+        if request.body.len() > MAX_JSON_BODY {
+            return Err("a form-encoded query body over the size limit".into());
+        }
+        let body = std::str::from_utf8(request.body)
+            .map_err(|_| "a form-encoded body that is not UTF-8")?;
+        let query = match request.uri.query().filter(|q| !q.is_empty()) {
+            Some(url) => format!("{url}&{body}"),
+            None => body.to_string(),
+        };
+        Ok(Effective {
+            method,
+            query: Some(query),
+            body_is_query: true,
+        })
+    }
 }
 
 /// The best route for a request, or why there is none.

@@ -621,6 +621,46 @@ fn a_chunk_two_methods_could_have_started_is_ambiguous() {
 }
 
 #[test]
+fn the_method_override_header_is_the_method_google_runs() {
+    let c = call_with(
+        "POST",
+        "cloudresourcemanager.googleapis.com",
+        "/v3/projects/p1",
+        "X-HTTP-Method-Override: DELETE\r\n",
+        "",
+    );
+    assert_eq!(c.operation, "cloudresourcemanager.projects.delete");
+    assert_eq!(names(&c), ["resourcemanager.projects.delete"]);
+    // A long GET sent as a POST with the query in a form body.
+    let c = call_with(
+        "POST",
+        "pubsub.googleapis.com",
+        "/v1/projects/p1/topics?alt=json",
+        "X-HTTP-Method-Override: GET\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+        "pageSize=5&pageToken=abc",
+    );
+    assert_eq!(c.operation, "pubsub.projects.topics.list");
+    assert_eq!(c.params["pageToken"], "abc");
+    assert!(c.params.get("body").is_none());
+    let reason = unknown(
+        "GET",
+        "pubsub.googleapis.com",
+        "/v1/projects/p1/topics",
+        "X-HTTP-Method-Override: DELETE\r\n",
+        "",
+    );
+    assert!(reason.contains("Override"), "{reason}");
+    let reason = unknown(
+        "POST",
+        "pubsub.googleapis.com",
+        "/v1/projects/p1/topics",
+        "X-HTTP-Method-Override: FROB\r\n",
+        "",
+    );
+    assert!(reason.contains("Override"), "{reason}");
+}
+
+#[test]
 fn what_is_not_understood_is_an_explicit_unknown() {
     let reason = unknown("GET", "example.com", "/storage/v1/b/b1", "", "");
     assert!(reason.contains("not a Google API host"), "{reason}");
