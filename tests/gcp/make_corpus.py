@@ -56,8 +56,12 @@ Variants, as extra lines after the plain REST line of each method (``form``):
   labelled so: the ``/download/<servicePath>...?alt=media`` media-download service
   (``useMediaDownloadService``; the Go and gcloud clients) and gcloud storage's resumable
   uploads to ``/resumable/upload/storage/v1/...`` (start and chunk), see field notes 4;
-  and a few methods (DELETE, PATCH) sent as ``POST`` with ``X-HTTP-Method-Override``,
-  which Google's front end honours (``hand:method-override``).
+  and a few methods (DELETE, PATCH) sent as ``POST`` with ``X-HTTP-Method-Override``
+  (``hand:method-override``): Google's Java client does so for every method with
+  ``MethodOverride.Builder.setOverrideAllMethods(true)`` ("when running behind a firewall
+  that does not support certain verbs"; com.google.api.client.googleapis.MethodOverride),
+  and Google's developer blog ("Making PATCH requests from App Engine", 2012) says most of
+  its APIs honour the header.
 
 Headers are exactly those the client hands to httplib2 (google-auth's ``authorization``
 included); httplib2 itself adds ``Host`` (and a missing ``Content-Length``) when it sends,
@@ -740,8 +744,8 @@ class Corpus:
         })
 
     def hand_method_override(self, doc, method_id):
-        """hand: the method sent as a POST with `X-HTTP-Method-Override` (Google's front
-        end honours it, for clients behind proxies that allow only GET and POST)."""
+        """hand: the method sent as a POST with `X-HTTP-Method-Override`, as Google's Java
+        client does with MethodOverride's override-all-methods (see the module docstring)."""
         by_id = {d["id"]: (p, n, d) for p, n, d in walk_methods(doc)}
         path, name, desc = by_id[method_id]
         service, capture, resources = self.service(doc)
