@@ -44,6 +44,18 @@ pub fn corpus() -> PathBuf {
             String::from_utf8_lossy(&output.stderr)
         );
         std::fs::rename(&tmp, &out).expect("rename corpus");
+        // Corpora of older scripts or client versions are stale: drop them.
+        let name = out.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        for entry in std::fs::read_dir(root.join("target"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let other = entry.file_name().to_string_lossy().into_owned();
+            if other.starts_with("gcp-corpus-") && other.ends_with(".jsonl") && other != name {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
     out
 }
