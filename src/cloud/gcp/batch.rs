@@ -267,11 +267,11 @@ pub(super) fn classify(
         calls.iter().all(|c| f(c) == first).then_some(first)
     };
     let service = own_api
-        .map(|a| a.name.as_str())
+        .map(|a| a.name)
         .or_else(|| common(|c| c.service))
         .unwrap_or("batch");
     let api = own_api
-        .map(|a| a.id.as_str())
+        .map(|a| a.id)
         .or_else(|| common(|c| c.api))
         .unwrap_or("batch");
     let same = |f: fn(&Call) -> &Option<String>| {

@@ -24,7 +24,7 @@ pub fn resolve(catalog: &Catalog, host: &str) -> Option<Endpoint> {
     if let Some(entry) = catalog.host(host) {
         return Some(Endpoint {
             group: entry.group,
-            location: entry.location.clone(),
+            location: entry.location.map(str::to_string),
         });
     }
     let name = host.strip_suffix(SUFFIX)?;
@@ -95,7 +95,7 @@ mod tests {
 
     fn root_of(host: &str) -> Option<(String, Option<String>)> {
         let c = catalog();
-        resolve(c, host).map(|e| (c.groups[e.group].root.clone(), e.location))
+        resolve(c, host).map(|e| (c.groups[e.group].root.to_string(), e.location))
     }
 
     #[test]

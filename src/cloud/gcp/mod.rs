@@ -93,7 +93,7 @@ fn classify_inner(
     let trimmed = path.trim_matches('/');
     if request.method == http::Method::POST
         && !request.headers.contains_key("x-http-method-override")
-        && group.batch_paths.iter().any(|b| b == trimmed)
+        && group.batch_paths.contains(&trimmed)
     {
         if !allow_batch {
             return Err("a batch request inside a batch".into());
@@ -403,7 +403,7 @@ fn actions_of(
         .map(|(name, _)| name);
     let mut actions: Vec<Action> = Vec::new();
     for name in method.meta.perms.iter().chain(conditional) {
-        if actions.iter().all(|a| a.name != name) {
+        if actions.iter().all(|a| a.name != *name) {
             actions.push(Action {
                 name,
                 access: catalog.access(name),
@@ -501,7 +501,7 @@ fn resources_of(
 fn storage_resources(method: &Method, params: &Value) -> Vec<String> {
     let text = |key: &str| params.get(key).and_then(Value::as_str);
     let body_name = params.pointer("/body/name").and_then(Value::as_str);
-    let id = method.meta.id.as_str();
+    let id = method.meta.id;
     let mut pairs: Vec<(Option<&str>, Option<&str>)> = vec![
         (text("sourceBucket"), text("sourceObject")),
         (text("destinationBucket"), text("destinationObject")),

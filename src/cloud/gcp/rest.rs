@@ -11,18 +11,18 @@
 /// One segment of a compiled template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
-    Literal(Box<str>),
+    Literal(&'static str),
     /// `prefix{name}suffix` within one segment.
     Var {
-        prefix: Box<str>,
-        name: Box<str>,
-        suffix: Box<str>,
+        prefix: &'static str,
+        name: &'static str,
+        suffix: &'static str,
     },
     /// `prefix{+name}suffix`: one or more whole segments.
     Greedy {
-        prefix: Box<str>,
-        name: Box<str>,
-        suffix: Box<str>,
+        prefix: &'static str,
+        name: &'static str,
+        suffix: &'static str,
     },
 }
 
@@ -44,10 +44,18 @@ pub struct Captures<'t> {
 }
 
 impl Template {
-    /// Compile a template; a leading `/` is ignored, empty segments are dropped.
-    pub fn parse(template: &str) -> Template {
-        let segments: Box<[Segment]> = template
-            .split('/')
+    /// Compile a template; a leading `/` is ignored, empty segments are dropped. The
+    /// segments borrow the (embedded, static) text: loading allocates no strings.
+    pub fn parse(template: &'static str) -> Template {
+        Template::from_parts(&[template])
+    }
+
+    /// Compile the concatenation of parts (`"storage/v1/"`, `"b/{bucket}"`), each split at
+    /// its own slashes (every part ends at a segment boundary).
+    pub fn from_parts(parts: &[&'static str]) -> Template {
+        let segments: Box<[Segment]> = parts
+            .iter()
+            .flat_map(|p| p.split('/'))
             .filter(|s| !s.is_empty())
             .map(parse_segment)
             .collect();
@@ -59,14 +67,6 @@ impl Template {
 
     pub fn has_greedy(&self) -> bool {
         self.greedy.is_some()
-    }
-
-    /// The first segment, when it is a literal (the routing key).
-    pub fn first_literal(&self) -> Option<&str> {
-        match self.segments.first() {
-            Some(Segment::Literal(l)) => Some(l),
-            _ => None,
-        }
     }
 
     /// How specific the template is: literal segments weigh most, then a variable with
@@ -133,8 +133,8 @@ fn capture_from<'t>(
             for take in 1..=room {
                 let joined = path[..take].join("/");
                 let Some(value) = joined
-                    .strip_prefix(&**prefix)
-                    .and_then(|v| v.strip_suffix(&**suffix))
+                    .strip_prefix(*prefix)
+                    .and_then(|v| v.strip_suffix(*suffix))
                 else {
                     continue;
                 };
@@ -172,26 +172,26 @@ fn capture_from<'t>(
     }
 }
 
-fn parse_segment(s: &str) -> Segment {
+fn parse_segment(s: &'static str) -> Segment {
     match (s.find('{'), s.find('}')) {
         (Some(open), Some(close)) if open < close => {
             let name = &s[open + 1..close];
-            let prefix = s[..open].into();
-            let suffix = s[close + 1..].into();
+            let prefix = &s[..open];
+            let suffix = &s[close + 1..];
             match name.strip_prefix('+') {
                 Some(name) => Segment::Greedy {
                     prefix,
-                    name: name.into(),
+                    name,
                     suffix,
                 },
                 None => Segment::Var {
                     prefix,
-                    name: name.into(),
+                    name,
                     suffix,
                 },
             }
         }
-        _ => Segment::Literal(s.into()),
+        _ => Segment::Literal(s),
     }
 }
 
@@ -199,9 +199,9 @@ fn parse_segment(s: &str) -> Segment {
 /// literal that matched), `None` when it does not match.
 fn segment_value<'a>(segment: &Segment, actual: &'a str) -> Option<&'a str> {
     match segment {
-        Segment::Literal(literal) => (**literal == *actual).then_some(""),
+        Segment::Literal(literal) => (*literal == actual).then_some(""),
         Segment::Var { prefix, suffix, .. } => {
-            let value = actual.strip_prefix(&**prefix)?.strip_suffix(&**suffix)?;
+            let value = actual.strip_prefix(*prefix)?.strip_suffix(*suffix)?;
             (!value.is_empty()).then_some(value)
         }
         Segment::Greedy { .. } => None,
@@ -229,7 +229,7 @@ pub fn decode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn labels(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    fn labels(template: &'static str, path: &str) -> Option<Vec<(String, String)>> {
         Template::parse(template)
             .capture(&split_path(path))
             .map(|c| {
