@@ -429,7 +429,7 @@ impl Catalog {
                 if matches!(route.kind, RouteKind::Upload | RouteKind::ResumableUpload) {
                     group.uploads.push(r);
                 }
-                let key = method_key(&methods[route.method].meta.http);
+                let key = method_key(methods[route.method].meta.http);
                 if route.template.has_greedy() {
                     group.wild.push(r);
                 } else {
@@ -539,10 +539,10 @@ mod tests {
             storage.group
         );
         let regional = c.host("alloydb.us-central2.rep.googleapis.com").unwrap();
-        assert_eq!(regional.location.as_deref(), Some("us-central2"));
+        assert_eq!(regional.location, Some("us-central2"));
         assert_eq!(c.groups[regional.group].root, "alloydb.googleapis.com");
         let locational = c.host("us-central1-aiplatform.googleapis.com").unwrap();
-        assert_eq!(locational.location.as_deref(), Some("us-central1"));
+        assert_eq!(locational.location, Some("us-central1"));
         // APIs with a service path are reachable through www too.
         let www = c.root_group(WWW).unwrap();
         assert!(

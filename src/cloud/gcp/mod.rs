@@ -179,9 +179,9 @@ fn classify_inner(
         };
     Ok(Call {
         cloud: Cloud::Gcp,
-        service: &api.name,
-        api: &api.id,
-        operation: &method.meta.id,
+        service: api.name,
+        api: api.id,
+        operation: method.meta.id,
         actions,
         region,
         partition: PARTITION,
@@ -573,9 +573,9 @@ pub fn describe(
     let actions = actions_of(catalog, method, body, true);
     Ok(Call {
         cloud: Cloud::Gcp,
-        service: &api.name,
-        api: &api.id,
-        operation: &method.meta.id,
+        service: api.name,
+        api: api.id,
+        operation: method.meta.id,
         actions,
         region: location.map(str::to_string),
         partition: PARTITION,
