@@ -15,7 +15,9 @@ Sources:
   local copy whose commit is recorded in SOURCES.json. Pass its path with
   ``--iam-map PATH --iam-commit SHA`` (the copy is not committed here; the MIT notice is
   kept in ``data/gcp/README.md`` and SOURCES.json). ``iam.permissions.none`` (iam-dataset's
-  marker for "no permission needed") is dropped. Permissions that iam-dataset marks with a
+  marker for "no permission needed") is dropped; entries iam-dataset flags ``lowConfidence``
+  (387, from its REST-reference crawl) are kept: they name the permission Google's
+  reference pages state, and reviewers are better served by them than by nothing. Permissions that iam-dataset marks with a
   ``condition`` of the form ``{"bodyPathExists": "$.a.b[].c"}`` are kept apart as
   conditional: the classifier adds them only when the JSON request body has that path.
 * ``data/gcp/permission-overrides.json``, reviewed by hand: ``{"<method id>":
@@ -36,10 +38,10 @@ Access level per permission (``permissions.jsonl``), derived from the permission
    - service-account keys: ``iam.serviceAccountKeys.*`` other than get/list;
    - impersonation grants: ``iam.serviceAccounts.{actAs, getAccessToken, getOpenIdToken,
      implicitDelegation, signBlob, signJwt}``;
-   - role and binding changes: create/update/delete/undelete on a ``roles`` resource
-     (``iam.roles.create``, ``resourcemanager.organizations``-level roles alike), and any
-     write on IAM's policy resources ``iam.denypolicies``, ``iam.policybindings``,
-     ``iam.principalaccessboundarypolicies``, ``iam.policies``.
+   - role and binding changes: create/update/delete/undelete on any ``<service>.roles``
+     resource (``iam.roles.create``), and any write on IAM's policy resources
+     ``iam.denypolicies``, ``iam.policybindings``, ``iam.principalaccessboundarypolicies``,
+     ``iam.policies`` (policy bindings on projects are ``*.setIamPolicy``, above).
 2. "Read": verbs ``get*`` (get, getIamPolicy, getData, …), ``read*``, ``view*``,
    ``access`` (Secret Manager versions) and ``testIamPermissions``.
 3. "List": verbs ``list*``, ``search*`` and ``aggregatedList``.
