@@ -1,11 +1,13 @@
 //! The classifier on the request path: typical JSON, query and REST requests, and the
-//! one-time catalog load. Figures in BENCHMARKS.md.
+//! one-time catalog load, for AWS and Google (`-- gcp` runs only Google's: a REST call,
+//! a batch of 10, the catalog load). Figures in BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
 use airlock::cloud::aws::{self, catalog};
+use airlock::cloud::gcp;
 use airlock::explain::{OwnedRequest, parse_raw};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -163,5 +165,60 @@ fn verify(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, load, bench, verify);
+/// The Google catalog: load time and resident memory (targets: ≤ 100 ms, ≤ 40 MiB).
+fn gcp_load(c: &mut Criterion) {
+    let before = rss();
+    let loaded = gcp::catalog::Catalog::load();
+    let after = rss();
+    println!(
+        "gcp catalog: {} documents, {} methods, {} routes; resident memory +{:.1} MiB",
+        loaded.apis.len(),
+        loaded.methods.len(),
+        loaded.routes.len(),
+        (after.saturating_sub(before)) as f64 / (1024.0 * 1024.0)
+    );
+    drop(loaded);
+    let mut group = c.benchmark_group("gcp_catalog");
+    group.sample_size(10);
+    group.bench_function("gcp_catalog_load", |b| b.iter(gcp::catalog::Catalog::load));
+    group.finish();
+}
+
+const GCP_HEAD: &str = "Authorization: Bearer ya29.a0AfB_byBenchToken\r\nUser-Agent: google-api-python-client/2.202.0 (gzip)\r\nx-goog-api-client: gdcl/2.202.0 gl-python/3.12.3\r\nAccept: application/json\r\n";
+
+/// A typical REST call (target ≤ 5 µs) and a batch of 10 (target ≤ 50 µs).
+fn gcp_bench(c: &mut Criterion) {
+    let _ = gcp::catalog::catalog();
+    let rest = request(&format!(
+        "POST /v1/projects/my-project/topics/orders:setIamPolicy?alt=json HTTP/1.1\r\nHost: pubsub.googleapis.com\r\nContent-Type: application/json\r\n{GCP_HEAD}\r\n{{\"policy\":{{\"bindings\":[{{\"role\":\"roles/pubsub.publisher\",\"members\":[\"user:a@example.com\"]}}]}}}}"
+    ));
+    let compute = request(&format!(
+        "DELETE /compute/v1/projects/my-project/zones/us-central1-a/instances/web-1?requestId=8c1f0d9e&alt=json HTTP/1.1\r\nHost: compute.googleapis.com\r\n{GCP_HEAD}\r\n"
+    ));
+    let mut body = String::new();
+    for i in 0..10 {
+        body.push_str(&format!(
+            "--===batch===\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <{i}>\r\n\r\nDELETE /storage/v1/b/my-bucket/o/logs%2F2026%2F{i}.json?alt=json HTTP/1.1\r\nContent-Type: application/json\r\naccept: application/json\r\n\r\n\r\n"
+        ));
+    }
+    body.push_str("--===batch===--\r\n");
+    let batch = request(&format!(
+        "POST /batch/storage/v1 HTTP/1.1\r\nHost: storage.googleapis.com\r\nContent-Type: multipart/mixed; boundary=\"===batch===\"\r\n{GCP_HEAD}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    for (name, req, parts) in [
+        ("gcp_classify_rest_pubsub_set_iam_policy", &rest, 0),
+        ("gcp_classify_rest_compute_delete", &compute, 0),
+        ("gcp_classify_batch_of_10", &batch, 10),
+    ] {
+        let call = gcp::classify(&req.view());
+        let call = call
+            .call()
+            .unwrap_or_else(|| panic!("{name} did not classify: {call:?}"));
+        assert_eq!(call.parts.len(), parts, "{name}");
+        c.bench_function(name, |b| b.iter(|| gcp::classify(black_box(&req.view()))));
+    }
+}
+
+criterion_group!(benches, load, bench, verify, gcp_load, gcp_bench);
 criterion_main!(benches);

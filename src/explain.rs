@@ -9,7 +9,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use serde::Deserialize;
 
-use crate::cloud::{RequestView, aws};
+use crate::cloud::{Classification, Cloud, RequestView};
 
 /// Most headers a raw request may have.
 const MAX_HEADERS: usize = 256;
@@ -152,10 +152,15 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Classify with the cloud the host belongs to: Google APIs (`*.googleapis.com`), else AWS.
+pub fn classify(request: &RequestView<'_>) -> Classification {
+    Cloud::for_host(request.host).classify(request)
+}
+
 /// The JSON line `explain` prints for one input.
 pub fn explain_line(parsed: Result<OwnedRequest, String>) -> String {
     match parsed {
-        Ok(request) => serde_json::to_string(&aws::classify(&request.view())),
+        Ok(request) => serde_json::to_string(&classify(&request.view())),
         Err(error) => serde_json::to_string(&serde_json::json!({ "error": error })),
     }
     .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize: {e}\"}}"))

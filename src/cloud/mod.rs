@@ -35,6 +35,14 @@ impl Cloud {
             Cloud::Gcp => "gcp",
         }
     }
+
+    /// Classify a request with this cloud's classifier.
+    pub fn classify(self, request: &RequestView<'_>) -> Classification {
+        match self {
+            Cloud::Aws => aws::classify(request),
+            Cloud::Gcp => gcp::classify(request),
+        }
+    }
 }
 
 /// What an approval binds to: one request, exactly. Each cloud computes it beside its

@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod corpus;
+pub mod gcp_corpus;
 pub mod moto;
 pub mod receiver;
 pub mod relay;
