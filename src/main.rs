@@ -375,7 +375,7 @@ fn rules(dir: &Path, command: RulesCommand) -> anyhow::Result<()> {
                     }
                     let request =
                         airlock::explain::parse_raw(&bytes).map_err(anyhow::Error::msg)?;
-                    airlock::cloud::aws::classify(&request.view())
+                    airlock::explain::classify(&request.view())
                 }
                 (Some(_), Some(_)) => anyhow::bail!("give a request file or --call, not both"),
             };

@@ -17,7 +17,7 @@ use super::pipeline::ConnCtx;
 use super::plug::{CloudPlug, RequestBody, Signed};
 use super::refusal::{AuthKind, CloudError, Refusal, Style};
 use crate::agents::Agent;
-use crate::cloud::{Call, Classification, Cloud, Fingerprint, RequestView};
+use crate::cloud::{Call, Classification, Fingerprint, RequestView};
 
 /// The Google phases.
 pub struct Gcp;
@@ -76,8 +76,8 @@ impl CloudPlug for Gcp {
         match *identity {}
     }
 
-    fn classify(&self, _view: &RequestView<'_>) -> Classification {
-        Classification::unknown(Cloud::Gcp, "Google calls are not classified yet")
+    fn classify(&self, view: &RequestView<'_>) -> Classification {
+        crate::cloud::gcp::classify(view)
     }
 
     fn authenticate(

@@ -2,7 +2,8 @@
 //! rule change lands.
 //!
 //! - check: the files load (errors with file:line), and warnings for action patterns that
-//!   match no action in the AWS catalog (a typo silently matches nothing), for `*`
+//!   match no AWS action and no Google permission in the catalogs (a typo silently matches
+//!   nothing), for `*`
 //!   patterns, and for rules that never decide because a rule winning over them matches
 //!   everything they match (shadowed).
 //! - test: every case in `<rules>/tests/*.yaml` — a described call → the expected effect
@@ -29,7 +30,10 @@ pub struct Warning {
 
 /// Warnings about a loaded rule set.
 pub fn lint(rules: &RuleSet) -> Vec<Warning> {
-    let known: Vec<&str> = catalog().action_names().collect();
+    let known: Vec<&str> = catalog()
+        .action_names()
+        .chain(crate::cloud::gcp::permissions().map(|a| a.name))
+        .collect();
     let mut warnings = Vec::new();
     for rule in &rules.rules {
         let warn = |message: String| Warning {
@@ -48,7 +52,7 @@ pub fn lint(rules: &RuleSet) -> Vec<Warning> {
             };
             if !known.iter().any(|a| glob.is_match(a)) {
                 warnings.push(warn(format!(
-                    "action `{pattern}` matches no action in the AWS catalog (a typo?)"
+                    "action `{pattern}` matches no AWS action or Google permission in the catalogs (a typo?)"
                 )));
             }
             if pattern == "*" || pattern == "*:*" {
@@ -126,11 +130,20 @@ struct Case {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallSpec {
+    /// `aws` (the default) or `gcp`.
+    #[serde(default)]
+    pub cloud: Option<Cloud>,
+    /// AWS: the IAM prefix or botocore id; Google: the API name or discovery id.
     pub service: String,
+    /// AWS: the operation; Google: the method id (`storage.buckets.delete`).
     pub operation: String,
     #[serde(default)]
     pub params: serde_json::Value,
+    /// AWS region or Google location.
+    #[serde(alias = "location")]
     pub region: Option<String>,
+    /// AWS account or Google project.
+    #[serde(alias = "project")]
     pub account: Option<String>,
 }
 
@@ -141,13 +154,22 @@ impl CallSpec {
         } else {
             self.params.clone()
         };
-        aws::describe(
-            &self.service,
-            &self.operation,
-            params,
-            Some(self.region.as_deref().unwrap_or("us-east-1")),
-            self.account.as_deref(),
-        )
+        match self.cloud.unwrap_or(Cloud::Aws) {
+            Cloud::Aws => aws::describe(
+                &self.service,
+                &self.operation,
+                params,
+                Some(self.region.as_deref().unwrap_or("us-east-1")),
+                self.account.as_deref(),
+            ),
+            Cloud::Gcp => crate::cloud::gcp::describe(
+                &self.service,
+                &self.operation,
+                params,
+                self.region.as_deref(),
+                self.account.as_deref(),
+            ),
+        }
         .map(|call| Classification::Known(Box::new(call)))
     }
 }
