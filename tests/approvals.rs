@@ -418,7 +418,7 @@ async fn a_denial_and_an_expiry_are_what_the_agent_hears() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_9_loses_no_approval_and_the_grant_still_works_once() {
-    let (pki, relay, airlock) = started("1s", "1h", 1).await;
+    let (pki, relay, airlock, recorder) = started_with("1s", "1h", 1, "").await;
     let (_, body) = delete_bucket(&airlock).await;
     let id = approval_id(&body);
     let key = airlock.key().clone();
@@ -438,7 +438,11 @@ async fn a_kill_9_loses_no_approval_and_the_grant_still_works_once() {
     )
     .await;
     assert_eq!(status, 200);
+    assert!(recorder.requests().is_empty());
     assert_eq!(delete_bucket(&airlock).await.0, 200);
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1, "{received:#?}");
+    assert_forwarded(&received[0], &airlock, "DELETE", "/", b"", "s3");
     // Killed again after the grant was used: it stays used.
     let key = airlock.key().clone();
     let dir = airlock.kill_keep_dir();
@@ -447,6 +451,11 @@ async fn a_kill_9_loses_no_approval_and_the_grant_still_works_once() {
     let (status, body) = delete_bucket(&airlock).await;
     assert_eq!(status, 403);
     assert_ne!(approval_id(&body), id);
+    assert_eq!(
+        recorder.requests().len(),
+        1,
+        "the used grant went through again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -820,6 +829,16 @@ fn upload_data(len: usize, flip: usize) -> Vec<u8> {
 /// PUT `data` to one S3 key as the agent, streamed (64 KiB pieces, never in memory for
 /// the signer): `declared` = its SHA-256 as `x-amz-content-sha256`, else `UNSIGNED-PAYLOAD`.
 async fn put_streamed(airlock: &Airlock, data: &[u8], declared: bool) -> (u16, String) {
+    let hash = declared.then(|| support::upstream::hex(&Sha256::digest(data)));
+    put_streamed_declaring(airlock, data, hash.as_deref()).await
+}
+
+/// As [`put_streamed`], declaring `declared` (true or not) as the body's SHA-256.
+async fn put_streamed_declaring(
+    airlock: &Airlock,
+    data: &[u8],
+    declared: Option<&str>,
+) -> (u16, String) {
     let client = airlock.client(false);
     let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
         data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
@@ -829,10 +848,9 @@ async fn put_streamed(airlock: &Airlock, data: &[u8], declared: bool) -> (u16, S
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             pieces,
         )));
-    let request = if declared {
+    let request = if let Some(hash) = declared {
         let mut request = builder.build().unwrap();
-        let hash = support::upstream::hex(&Sha256::digest(data));
-        support::signing::sign_declared(&mut request, airlock.key(), "s3", &hash);
+        support::signing::sign_declared(&mut request, airlock.key(), "s3", hash);
         request
     } else {
         airlock.signed(builder, "s3")
@@ -950,4 +968,37 @@ async fn a_deny_after_an_approval_wins_and_the_agent_hears_why() {
     );
     assert!(recorder.requests().is_empty(), "{:#?}", recorder.requests());
     assert_eq!(relay.connections(), 0, "nothing was forwarded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_lying_about_the_approved_hash_never_reaches_the_upstream_whole() {
+    // S3 speaks HTTP/1.1: a body cut short shows as such there.
+    let pki = TestPki::new();
+    let (up, recorder) = upstream::start_tls_recording_h1(&pki).await;
+    let relay = CountingRelay::start(up).await;
+    let airlock = Airlock::start_with_rules(&pki, &config(&relay), &BASE_ENV, Some(BINDING_RULES));
+    let approved_data = upload_data(BIG, 10);
+    let approved_hash = support::upstream::hex(&Sha256::digest(&approved_data));
+    let (status, body) = put_streamed(&airlock, &approved_data, true).await;
+    let approved = pending_id(status, &body);
+    approve_as_bob(&airlock, &approved).await;
+
+    // Other bytes under the approved call's declared hash: the fingerprint matches, so
+    // only the streamed check stands between them and the upstream.
+    let lie = upload_data(BIG, BIG - 1);
+    let (status, body) = put_streamed_declaring(&airlock, &lie, Some(&approved_hash)).await;
+    assert!(
+        status == 400 && body.contains("XAmzContentSHA256Mismatch"),
+        "{status} {body}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received = recorder.requests();
+    assert!(
+        received.iter().all(|r| !r.complete),
+        "a body that is not the approved one arrived whole: {received:#?}"
+    );
+    assert!(
+        received.iter().all(|r| r.body_len < lie.len() as u64),
+        "{received:#?}"
+    );
 }

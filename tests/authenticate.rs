@@ -287,7 +287,8 @@ async fn requests_not_signed_by_an_agent_are_refused_aws_style_and_never_forward
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_chunk_uploads_are_verified_chunk_by_chunk_and_re_signed() {
     let pki = TestPki::new();
-    let (up, recorder) = upstream::start_tls_recording(&pki).await;
+    // HTTP/1.1, as S3: a body cut short shows as such (an HTTP/2 reset may drop it).
+    let (up, recorder) = upstream::start_tls_recording_h1(&pki).await;
     let airlock = Airlock::start_with_rules(
         &pki,
         &support::routes_to(up, "https"),
@@ -371,19 +372,16 @@ async fn signed_chunk_uploads_are_verified_chunk_by_chunk_and_re_signed() {
         status == 403 && text.contains("SignatureDoesNotMatch"),
         "a tampered chunk: {status} {text}"
     );
-    // The upstream got the head and at most the first chunk, never a complete body: the
-    // two genuine uploads are the only bodies that arrived whole.
+    // The upstream got at most the head and the first chunk, never a complete body: the
+    // two genuine uploads are the only bodies that arrived whole. (Over HTTP/1.1 the
+    // head may not even arrive before the cut.)
     let first_chunk =
         format!("{:x}", 64 * 1024).len() + ";chunk-signature=".len() + 64 + 2 + 64 * 1024 + 2;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let received = recorder.requests();
     assert_eq!(recorder.completed().len(), 2, "{received:#?}");
     let cut: Vec<_> = received.iter().filter(|r| !r.complete).collect();
-    assert_eq!(
-        cut.len(),
-        1,
-        "the tampered upload never started: {received:#?}"
-    );
+    assert!(cut.len() <= 1, "{received:#?}");
     for r in cut {
         assert_eq!((r.method.as_str(), r.uri.as_str()), ("PUT", "/big.bin"));
         assert!(

@@ -321,12 +321,27 @@ impl Recorder {
 /// as it arrives and updates it as its body streams in, so a request cut mid-body is seen
 /// as such even when its connection is torn down before an answer.
 pub async fn start_tls_recording(pki: &TestPki) -> (SocketAddr, Recorder) {
+    start_tls_recording_alpn(pki, pki.server_config()).await
+}
+
+/// As [`start_tls_recording`], speaking HTTP/1.1 only, as S3 does: a request body cut
+/// short is then visible as such (over HTTP/2 a reset stream may drop what was buffered).
+pub async fn start_tls_recording_h1(pki: &TestPki) -> (SocketAddr, Recorder) {
+    let mut config = (*pki.server_config()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    start_tls_recording_alpn(pki, Arc::new(config)).await
+}
+
+async fn start_tls_recording_alpn(
+    _pki: &TestPki,
+    config: Arc<ServerConfig>,
+) -> (SocketAddr, Recorder) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind upstream");
     let addr = listener.local_addr().expect("addr");
     let recorder = Recorder::default();
-    let acceptor = TlsAcceptor::from(pki.server_config());
+    let acceptor = TlsAcceptor::from(config);
     let log = recorder.clone();
     tokio::spawn(async move {
         loop {
