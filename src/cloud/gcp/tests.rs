@@ -687,7 +687,7 @@ fn what_is_not_understood_is_an_explicit_unknown() {
         "Content-Type: application/grpc\r\n",
         "",
     );
-    assert_eq!(reason, "gRPC is classified elsewhere");
+    assert_eq!(reason, "the gRPC request body holds no message");
     let reason = unknown(
         "POST",
         "pubsub.googleapis.com",
