@@ -1002,3 +1002,61 @@ async fn a_body_lying_about_the_approved_hash_never_reaches_the_upstream_whole()
         "{received:#?}"
     );
 }
+
+/// `aws s3api put-object` of `body` to `uploads/small.txt` with the real AWS CLI, as it
+/// uploads by default (aws-chunked, `STREAMING-UNSIGNED-PAYLOAD-TRAILER`, a CRC32 trailer).
+fn cli_put(airlock: &Airlock, home: &std::path::Path, body: &[u8]) -> std::process::Output {
+    let file = home.join("upload.txt");
+    std::fs::write(&file, body).unwrap();
+    airlock
+        .aws_cli(
+            home,
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                "uploads",
+                "--key",
+                "small.txt",
+                "--body",
+                file.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clis_default_upload_however_small_is_held_as_unbound() {
+    let (_pki, _relay, airlock, recorder) = started_rules(BINDING_RULES, "").await;
+    let home = tempfile::tempdir().unwrap();
+    let out = cli_put(&airlock, home.path(), b"ten bytes!");
+    assert!(!out.status.success());
+    let id = approval_id(&String::from_utf8_lossy(&out.stderr));
+    let approval = airlock.approval(&id, BOB).await;
+    assert_eq!(approval["call"]["operation"], "PutObject");
+    // Ten bytes, but streamed in aws-chunked encoding with no declared hash: the reviewer
+    // is told the approval does not pin them.
+    assert_eq!(approval["call"]["body_binding"], "unbound", "{approval}");
+    assert!(recorder.requests().is_empty());
+}
+
+/// KNOWN GAP (see the commit message): an approval of the CLI's default upload binds no
+/// bytes, so the same command with another body of the same length goes through on it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "known gap: aws-chunked uploads with unsigned chunks are approved unbound"]
+async fn an_approved_cli_upload_does_not_carry_another_body() {
+    let (_pki, _relay, airlock, recorder) = started_rules(BINDING_RULES, "").await;
+    let home = tempfile::tempdir().unwrap();
+    let out = cli_put(&airlock, home.path(), b"ten bytes!");
+    let id = approval_id(&String::from_utf8_lossy(&out.stderr));
+    approve_as_bob(&airlock, &id).await;
+    let _ = cli_put(&airlock, home.path(), b"evil bytes");
+    let received = recorder.requests();
+    assert!(
+        received
+            .iter()
+            .all(|r| !r.body_start.windows(10).any(|w| w == b"evil bytes")),
+        "a body nobody approved went upstream on approval {id}: {received:#?}"
+    );
+}

@@ -281,7 +281,12 @@ pub struct Received {
     pub body_len: u64,
     pub body_sha256: String,
     pub complete: bool,
+    /// The body's first bytes (up to [`RECORDED_BODY_BYTES`]).
+    pub body_start: Vec<u8>,
 }
+
+/// How much of each body a recording upstream keeps.
+pub const RECORDED_BODY_BYTES: usize = 64 * 1024;
 
 impl Received {
     /// The values of header `name`.
@@ -401,6 +406,9 @@ async fn record(request: Request<Incoming>, log: &Recorder) -> Response<Body> {
                     hasher.update(&data);
                     let mut e = entry.lock().expect("entry");
                     e.body_len += data.len() as u64;
+                    let room = RECORDED_BODY_BYTES.saturating_sub(e.body_start.len());
+                    e.body_start
+                        .extend_from_slice(&data[..room.min(data.len())]);
                     e.body_sha256 = hex(&hasher.clone().finalize());
                 }
             }
