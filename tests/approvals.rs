@@ -1060,3 +1060,41 @@ async fn an_approved_cli_upload_does_not_carry_another_body() {
         "a body nobody approved went upstream on approval {id}: {received:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_identical_calls_waiting_on_one_approval_reach_the_upstream_once() {
+    let (_pki, _relay, airlock, recorder) = started_with("10s", "1h", 1, "").await;
+    let calls = futures_util::future::join_all((0..20).map(|_| delete_bucket(&airlock)));
+    let approve = async {
+        // All twenty wait on one approval; then bob approves it.
+        for _ in 0..50 {
+            if !pending(&airlock).await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Time for the other calls to park on it too.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let waiting = pending(&airlock).await;
+        assert_eq!(
+            waiting.len(),
+            1,
+            "one approval for twenty calls: {waiting:#?}"
+        );
+        approve_as_bob(&airlock, waiting[0]["id"].as_str().unwrap()).await;
+        waiting[0]["id"].as_str().unwrap().to_string()
+    };
+    let (answers, id) = tokio::join!(calls, approve);
+    let through = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(through, 1, "{answers:#?}");
+    let received = recorder.requests();
+    assert_eq!(received.len(), 1, "requests upstream: {received:#?}");
+    assert_forwarded(&received[0], &airlock, "DELETE", "/", b"", "s3");
+    // The other nineteen do not ride on the used grant: each is told to ask again.
+    // (Today they hear "Approval <id> is pending (1 of 1 …)" about the used approval.)
+    let _ = id;
+    for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 403, "{body}");
+        assert!(body.contains("needs approval"), "{body}");
+    }
+}
