@@ -102,6 +102,18 @@ impl CloudPlug for Aws {
         verified: &Verified,
         call: Option<&Call>,
     ) -> Fingerprint {
+        // An aws-chunked body read whole is bound by its payload (its framing and checksum
+        // trailer aside); one that does not decode is not bound by its bytes at all.
+        let payload = match (&identity.payload, body.whole()) {
+            (PayloadKind::UnsignedChunks, Some(raw)) => Some(
+                crate::cloud::aws::chunked::unsigned_payload(raw, INSPECT_BODY_LIMIT as usize),
+            ),
+            _ => None,
+        };
+        let body = match &payload {
+            Some(decoded) => decoded.as_deref(),
+            None => body.whole(),
+        };
         fingerprint(&fingerprint::Request {
             agent: &identity.agent.name,
             method: &parts.method,
@@ -110,7 +122,7 @@ impl CloudPlug for Aws {
             headers: &parts.headers,
             signed_headers: &verified.signed_headers,
             call,
-            body: body.whole(),
+            body,
             declared_sha256: match &identity.payload {
                 PayloadKind::Hash(hash) => Some(hash),
                 _ => None,
@@ -325,7 +337,13 @@ async fn read_body(
         PayloadKind::Hash(_) | PayloadKind::Unsigned => {
             !identity.s3 || length.is_some_and(|n| n <= INSPECT_BODY_LIMIT)
         }
-        PayloadKind::SignedChunks { .. } | PayloadKind::UnsignedChunks => false,
+        // Small unsigned aws-chunked uploads (the AWS CLI's default, however small) are
+        // read whole so an approval binds their payload; signed chunks must stream through
+        // the re-signer.
+        PayloadKind::UnsignedChunks => {
+            decoded_length(parts).is_some_and(|n| n <= INSPECT_BODY_LIMIT)
+        }
+        PayloadKind::SignedChunks { .. } => false,
     };
     if !whole {
         return Ok(RequestBody::Streaming(body));
@@ -375,6 +393,15 @@ async fn read_body(
         });
     }
     Ok(RequestBody::Whole(bytes))
+}
+
+/// `X-Amz-Decoded-Content-Length`: the payload's length inside an aws-chunked body.
+fn decoded_length(parts: &Parts) -> Option<u64> {
+    parts
+        .headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// What verification established that re-signing needs.

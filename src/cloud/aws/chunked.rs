@@ -268,6 +268,29 @@ impl ChunkResigner {
     }
 }
 
+/// The payload of an aws-chunked body with unsigned chunks (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`)
+/// read whole: `<hex size>\r\n<data>\r\n`… up to the zero-size chunk, whose trailers
+/// (a checksum of the payload) are left out. `None` when it is not well formed or holds
+/// more than `max` bytes of payload: such a body is not bound by its bytes.
+pub fn unsigned_payload(raw: &[u8], max: usize) -> Option<Vec<u8>> {
+    let mut payload = Vec::new();
+    let mut rest = raw;
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let line = std::str::from_utf8(&rest[..end]).ok()?;
+        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[end + 2..];
+        if size == 0 {
+            return Some(payload);
+        }
+        if payload.len() + size > max || rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
+            return None;
+        }
+        payload.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
 /// `10000;chunk-signature=<64 hex>` → (size, signature).
 fn parse_chunk_header(line: &str) -> Result<(usize, String), ChunkError> {
     let (size, signature) = line.split_once(";chunk-signature=").ok_or_else(|| {
@@ -295,6 +318,15 @@ fn parse_chunk_header(line: &str) -> Result<(usize, String), ChunkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsigned_chunks_yield_their_payload_without_the_trailer() {
+        let raw = b"4\r\nten \r\n6\r\nbytes!\r\n0\r\nx-amz-checksum-crc32:abcd==\r\n\r\n";
+        assert_eq!(unsigned_payload(raw, 100).unwrap(), b"ten bytes!");
+        assert_eq!(unsigned_payload(raw, 5), None, "over the cap");
+        assert_eq!(unsigned_payload(b"4\r\nten", 100), None, "cut short");
+        assert_eq!(unsigned_payload(b"zz\r\n", 100), None, "not a size");
+    }
 
     /// AWS's published example (S3 API reference, "Signature calculations for the
     /// Authorization header: transferring payload in multiple chunks"): 64 KiB + 1 KiB of
