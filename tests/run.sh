@@ -32,6 +32,6 @@ fi
 
 cargo fmt --check
 cargo clippy --locked --all-targets --quiet -- -D warnings
-rm -f target/aws-classification-report.txt
+rm -f target/aws-classification-report.txt target/gcp-classification-report.txt
 cargo test --locked --all-targets
-cat target/aws-classification-report.txt
+cat target/aws-classification-report.txt target/gcp-classification-report.txt
