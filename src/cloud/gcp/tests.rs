@@ -379,7 +379,7 @@ fn media_uploads_downloads_and_resumable_sessions() {
     );
     assert_eq!(
         names(&c),
-        ["storage.objects.create", "storage.objects.delete"]
+        ["storage.objects.create"]
     );
 
     // Multipart: the object name is in the JSON metadata part.
