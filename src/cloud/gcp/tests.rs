@@ -505,6 +505,25 @@ fn batch_parts_are_classified_one_by_one() {
 }
 
 #[test]
+fn a_boundary_only_counts_at_the_start_of_a_line() {
+    let body = batch_body(&[
+        "PATCH /storage/v1/b/b1/o/a.txt HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"metadata\":{\"note\":\"x--batch_xyz\"}}",
+    ]);
+    let c = call_with(
+        "POST",
+        "storage.googleapis.com",
+        "/batch/storage/v1",
+        MIXED,
+        &body,
+    );
+    assert_eq!(c.parts.len(), 1);
+    assert_eq!(
+        c.parts[0].params["body"]["metadata"]["note"],
+        "x--batch_xyz"
+    );
+}
+
+#[test]
 fn a_batch_with_one_unknown_part_is_unknown() {
     let body = batch_body(&[
         "DELETE /storage/v1/b/b1/o/a.txt HTTP/1.1\r\n",
