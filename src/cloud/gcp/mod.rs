@@ -159,6 +159,18 @@ fn classify_inner(
         if SECRET_QUERY.contains(&key.as_ref()) {
             continue;
         }
+        // A query parameter named like a path parameter would blur which resource the
+        // call is for (`/b/b1?bucket=b2`): refuse to read it rather than pick one.
+        if captures
+            .labels
+            .iter()
+            .any(|(name, _)| *name == key.as_ref())
+        {
+            return Err(format!(
+                "query parameter `{key}` repeats a path parameter of {}",
+                method.meta.id
+            ));
+        }
         let value = Value::String(value.to_string());
         match params.get_mut(key.as_ref()) {
             Some(Value::Array(values)) => values.push(value),

@@ -712,6 +712,14 @@ fn what_is_not_understood_is_an_explicit_unknown() {
     );
     assert_eq!(reason, "gRPC is classified elsewhere");
     let reason = unknown(
+        "DELETE",
+        "storage.googleapis.com",
+        "/storage/v1/b/b1?bucket=b2",
+        "",
+        "",
+    );
+    assert!(reason.contains("repeats a path parameter"), "{reason}");
+    let reason = unknown(
         "POST",
         "pubsub.googleapis.com",
         "/v1/projects/p1/topics/t1:publish",
