@@ -183,3 +183,23 @@ pub fn run(input: &mut dyn BufRead, output: &mut dyn Write, jsonl: bool) -> std:
     }
     output.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_picks_the_cloud() {
+        let gcp = explain_line(parse_raw(
+            b"DELETE /storage/v1/b/b1 HTTP/1.1\r\nHost: storage.googleapis.com\r\n\r\n",
+        ));
+        let gcp: serde_json::Value = serde_json::from_str(&gcp).unwrap_or_default();
+        assert_eq!(gcp["cloud"], "gcp");
+        assert_eq!(gcp["operation"], "storage.buckets.delete");
+        let aws = explain_line(parse_raw(
+            b"GET /b1?list-type=2 HTTP/1.1\r\nHost: s3.us-east-1.amazonaws.com\r\n\r\n",
+        ));
+        let aws: serde_json::Value = serde_json::from_str(&aws).unwrap_or_default();
+        assert_eq!(aws["cloud"], "aws");
+    }
+}

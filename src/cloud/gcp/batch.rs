@@ -39,6 +39,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The first line at or after `from` that starts with `delimiter`: its start. A delimiter
+/// holds no line break, so each comparison stops at the next line at the latest and the
+/// scan is linear in the body whatever the boundary (a naive substring search is not).
+fn find_line(body: &[u8], from: usize, delimiter: &[u8]) -> Option<usize> {
+    let mut at = from;
+    loop {
+        if body.get(at..)?.starts_with(delimiter) {
+            return Some(at);
+        }
+        at += body.get(at..)?.iter().position(|&b| b == b'\n')? + 1;
+    }
+}
+
 /// The parts of a multipart body, lazily (so reading the first part of an upload does not
 /// scan its media).
 pub struct Parts<'b> {
@@ -50,7 +63,7 @@ pub struct Parts<'b> {
 
 pub fn parts<'b>(body: &'b [u8], boundary: &str) -> Parts<'b> {
     let delimiter = format!("--{boundary}").into_bytes();
-    let pos = find(body, &delimiter);
+    let pos = find_line(body, 0, &delimiter);
     Parts {
         body,
         delimiter,
@@ -71,20 +84,14 @@ impl<'b> Iterator for Parts<'b> {
         let Some(line_end) = rest.iter().position(|&b| b == b'\n').map(|i| after + i + 1) else {
             return Some(Err("truncated multipart body".into()));
         };
-        // The next delimiter starts a line: search for "\n--boundary" from the line break
-        // just consumed, so an empty part is found too.
-        let mut needle = Vec::with_capacity(self.delimiter.len() + 1);
-        needle.push(b'\n');
-        needle.extend_from_slice(&self.delimiter);
-        let search_from = line_end - 1;
-        let Some(next) = find(&self.body[search_from..], &needle).map(|i| search_from + i) else {
+        let Some(next) = find_line(self.body, line_end, &self.delimiter) else {
             return Some(Err("multipart body without its closing delimiter".into()));
         };
-        let mut content = &self.body[line_end.min(next)..next];
-        if let Some(stripped) = content.strip_suffix(b"\r") {
-            content = stripped;
-        }
-        self.pos = Some(next + 1);
+        // The part ends before the line break that precedes the next delimiter.
+        let mut content = &self.body[line_end..next.max(line_end)];
+        content = content.strip_suffix(b"\n").unwrap_or(content);
+        content = content.strip_suffix(b"\r").unwrap_or(content);
+        self.pos = Some(next);
         Some(Ok(content))
     }
 }

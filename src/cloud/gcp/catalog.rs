@@ -84,10 +84,21 @@ struct PermissionRow {
 pub struct Method {
     pub meta: MethodMeta,
     pub api: usize,
-    /// Its `path` with the service path in front, for reading parameters.
-    pub path: Template,
-    /// Leading segments of `path` before the resource name (service path, version).
+    /// Leading segments of `<servicePath><path>` before the resource name (service path,
+    /// version).
     pub root: usize,
+}
+
+impl Method {
+    /// `<servicePath><path>`: the template parameters are read with (`{+name}` whole).
+    pub fn path(&self, api: &Api) -> Template {
+        Template::from_parts(&[api.service_path, self.meta.path])
+    }
+
+    /// `<servicePath><flatPath>`: the template REST requests are routed by.
+    pub fn flat(&self, api: &Api) -> Template {
+        Template::from_parts(&[api.service_path, self.meta.flat.unwrap_or(self.meta.path)])
+    }
 }
 
 /// How a route is reached.
@@ -107,9 +118,10 @@ pub enum RouteKind {
 pub struct Route {
     pub method: usize,
     pub kind: RouteKind,
-    /// What the request path is matched against.
-    pub template: Template,
-    /// The template parameters are read with, when it is not `method.path`.
+    /// What a media request path is matched against (REST routes live only in the
+    /// tries: [`Method::flat`] rebuilds theirs).
+    pub template: Option<Template>,
+    /// The template a media route's parameters are read with.
     pub params: Option<Template>,
     /// Leading segments before the resource name.
     pub root: usize,
@@ -321,20 +333,65 @@ impl Catalog {
             })
             .collect();
 
+        // Host groups: one per root host; APIs with a service path also under www.
+        let mut groups: Vec<Group> = Vec::new();
+        let mut roots: HashMap<&'static str, usize> = HashMap::new();
+        let mut group_of = |root: &'static str, groups: &mut Vec<Group>| -> usize {
+            *roots.entry(root).or_insert_with(|| {
+                groups.push(Group {
+                    root,
+                    ..Group::default()
+                });
+                groups.len() - 1
+            })
+        };
+        let mut api_groups: Vec<Vec<usize>> = vec![Vec::new(); apis.len()];
+        for (i, api) in apis.iter().enumerate() {
+            let g = group_of(api.root, &mut groups);
+            api_groups[i].push(g);
+            if !api.service_path.is_empty() && api.root != WWW {
+                let www = group_of(WWW, &mut groups);
+                api_groups[i].push(www);
+            }
+        }
+        for (i, api) in apis.iter().enumerate() {
+            for &g in &api_groups[i] {
+                let group = &mut groups[g];
+                group.apis.push(i);
+                if !group.batch_paths.contains(&api.batch_path) {
+                    group.batch_paths.push(api.batch_path);
+                }
+            }
+        }
+
+        // Routes go straight into the tries of their groups; only media routes keep their
+        // templates (REST routes are re-read from the method when a request matches), which
+        // keeps the resident catalog small.
         let mut methods = Vec::new();
-        let mut routes = Vec::new();
+        let mut routes: Vec<Route> = Vec::new();
         for meta in rows::<MethodMeta>(METHODS, "methods.jsonl") {
             let Some(&api) = api_index.get(meta.api) else {
                 continue;
             };
             let service_path = apis[api].service_path;
-            let path = Template::from_parts(&[service_path, meta.path]);
             let fixed = segment_count(service_path);
-            let root = root_of(&path, fixed);
+            let root = root_of(&Template::from_parts(&[service_path, meta.path]), fixed);
             let index = methods.len();
             let version = apis[api].version;
+            let http = method_key(meta.http);
             let mut add = |kind, template: Template, params: Option<Template>, root| {
-                let specificity = template.specificity();
+                let r = routes.len();
+                for &g in &api_groups[api] {
+                    let group = &mut groups[g];
+                    if matches!(kind, RouteKind::Upload | RouteKind::ResumableUpload) {
+                        group.uploads.push(r);
+                    }
+                    if template.has_greedy() {
+                        group.wild.push(r);
+                    } else {
+                        group.tries.entry(http).or_default().insert(&template, r);
+                    }
+                }
                 let native = template
                     .segments
                     .iter()
@@ -343,10 +400,10 @@ impl Catalog {
                     native,
                     method: index,
                     kind,
-                    template,
+                    specificity: template.specificity(),
+                    template: (kind != RouteKind::Rest).then_some(template),
                     params,
                     root,
-                    specificity,
                 });
             };
             let flat = meta.flat.unwrap_or(meta.path);
@@ -384,62 +441,7 @@ impl Catalog {
                 let download_root = root_of(&template, fixed + 1);
                 add(RouteKind::Download, routing, Some(template), download_root);
             }
-            methods.push(Method {
-                meta,
-                api,
-                path,
-                root,
-            });
-        }
-
-        // Host groups: one per root host; APIs with a service path also under www.
-        let mut groups: Vec<Group> = Vec::new();
-        let mut roots: HashMap<&'static str, usize> = HashMap::new();
-        let mut group_of = |root: &'static str, groups: &mut Vec<Group>| -> usize {
-            *roots.entry(root).or_insert_with(|| {
-                groups.push(Group {
-                    root,
-                    ..Group::default()
-                });
-                groups.len() - 1
-            })
-        };
-        let mut api_groups: Vec<Vec<usize>> = vec![Vec::new(); apis.len()];
-        for (i, api) in apis.iter().enumerate() {
-            let g = group_of(api.root, &mut groups);
-            api_groups[i].push(g);
-            if !api.service_path.is_empty() && api.root != WWW {
-                let www = group_of(WWW, &mut groups);
-                api_groups[i].push(www);
-            }
-        }
-        for (i, api) in apis.iter().enumerate() {
-            for &g in &api_groups[i] {
-                let group = &mut groups[g];
-                group.apis.push(i);
-                if !group.batch_paths.contains(&api.batch_path) {
-                    group.batch_paths.push(api.batch_path);
-                }
-            }
-        }
-        for (r, route) in routes.iter().enumerate() {
-            let api = methods[route.method].api;
-            for &g in &api_groups[api] {
-                let group = &mut groups[g];
-                if matches!(route.kind, RouteKind::Upload | RouteKind::ResumableUpload) {
-                    group.uploads.push(r);
-                }
-                let key = method_key(methods[route.method].meta.http);
-                if route.template.has_greedy() {
-                    group.wild.push(r);
-                } else {
-                    group
-                        .tries
-                        .entry(key)
-                        .or_default()
-                        .insert(&route.template, r);
-                }
-            }
+            methods.push(Method { meta, api, root });
         }
 
         let mut hosts: HashMap<&'static str, HostEntry> = HashMap::new();

@@ -176,10 +176,19 @@ fn classify_inner(
         ));
     }
 
-    let template = route.params.as_ref().unwrap_or(&method.path);
+    let path_template = method.path(api);
+    let template = route.params.as_ref().unwrap_or(&path_template);
+    let flat_template;
+    let routed = match &route.template {
+        Some(t) => t,
+        None => {
+            flat_template = method.flat(api);
+            &flat_template
+        }
+    };
     let captures = template
         .capture(&segments)
-        .or_else(|| route.template.capture(&segments))
+        .or_else(|| routed.capture(&segments))
         .ok_or_else(|| format!("{} matched but its parameters did not", method.meta.id))?;
     let body = if effective.body_is_query {
         Body::None
@@ -193,6 +202,18 @@ fn classify_inner(
     for (key, value) in &query.pairs {
         if SECRET_QUERY.contains(&key.as_ref()) {
             continue;
+        }
+        // A query parameter named like a path parameter would blur which resource the
+        // call is for (`/b/b1?bucket=b2`): refuse to read it rather than pick one.
+        if captures
+            .labels
+            .iter()
+            .any(|(name, _)| *name == key.as_ref())
+        {
+            return Err(format!(
+                "query parameter `{key}` repeats a path parameter of {}",
+                method.meta.id
+            ));
         }
         let value = Value::String(value.to_string());
         match params.get_mut(key.as_ref()) {
@@ -340,15 +361,16 @@ fn find_route(
         // URI: the upload path plus `upload_id`, whatever the method's own HTTP method.
         for &r in &group.uploads {
             let route = &catalog.routes[r];
-            if route.template.matches(segments) {
+            if route.template.as_ref().is_some_and(|t| t.matches(segments)) {
                 consider(route);
             }
         }
     } else {
         for r in group.candidates(method, segments) {
             let route = &catalog.routes[r];
-            if catalog.methods[route.method].meta.http == method && route.template.matches(segments)
-            {
+            // Trie candidates fit already; greedy media routes are checked here.
+            let fits = route.template.as_ref().is_none_or(|t| t.matches(segments));
+            if catalog.methods[route.method].meta.http == method && fits {
                 consider(route);
             }
         }
@@ -606,9 +628,10 @@ pub fn describe(
         .copied()
         .ok_or_else(|| format!("no Google method `{method_id}` in `{service_or_api}`"))?;
     let api = catalog.api_of(method);
-    let path = fill(&method.path, &params);
+    let template = method.path(api);
+    let path = fill(&template, &params);
     let segments = path.as_deref().map(split_path).unwrap_or_default();
-    let resources = match method.path.capture(&segments) {
+    let resources = match template.capture(&segments) {
         Some(captures) => resources_of(api, method, method.root, &captures, &segments, &params),
         None if api.name == "storage" => storage_resources(method, &params),
         None => Vec::new(),

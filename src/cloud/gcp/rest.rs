@@ -208,16 +208,8 @@ fn segment_value<'a>(segment: &Segment, actual: &'a str) -> Option<&'a str> {
     }
 }
 
-/// `/a/b/` → `[a, b]`. Empty segments inside are kept (they then match nothing).
-pub fn split_path(path: &str) -> Vec<&str> {
-    let trimmed = path.strip_prefix('/').unwrap_or(path);
-    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    if trimmed.is_empty() {
-        Vec::new()
-    } else {
-        trimmed.split('/').collect()
-    }
-}
+/// `/a/b/` → `[a, b]`; empty segments inside are kept (they then match nothing).
+pub use crate::cloud::aws::rest::split_path;
 
 pub fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
