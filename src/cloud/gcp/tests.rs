@@ -377,10 +377,7 @@ fn media_uploads_downloads_and_resumable_sessions() {
         c.resources,
         ["//storage.googleapis.com/projects/_/buckets/b1/objects/a/b.txt"]
     );
-    assert_eq!(
-        names(&c),
-        ["storage.objects.create"]
-    );
+    assert_eq!(names(&c), ["storage.objects.create"]);
 
     // Multipart: the object name is in the JSON metadata part.
     let body = "--BOUND\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"name\":\"m.txt\"}\r\n--BOUND\r\nContent-Type: text/plain\r\n\r\nhello\r\n--BOUND--\r\n";
