@@ -68,7 +68,7 @@ fn check_warns_about_action_patterns_that_match_nothing() {
     assert!(out.status.success(), "warnings do not fail the check");
     assert!(
         text(&out).contains(
-            "typo.yaml:2: warning: rule `typo`: action `iam:AttachRolePolicies` matches no action"
+            "typo.yaml:2: warning: rule `typo`: action `iam:AttachRolePolicies` matches no AWS action or Google permission"
         ),
         "{}",
         text(&out)

@@ -84,6 +84,40 @@ impl FingerprintHash {
     }
 }
 
+/// The hex SHA-256 of a body read whole with each idempotency token's value blanked, so
+/// two sends of one call (each with a fresh token) hash alike while every other byte is
+/// bound. `None` when a token's value is not found exactly once in the body (it cannot be
+/// blanked unambiguously): the caller then hashes the body as it is.
+pub fn sha256_without_tokens(body: &[u8], call: &Call) -> Option<String> {
+    let mut bytes = body.to_vec();
+    for name in &call.idempotency_params {
+        let value = call
+            .params
+            .get(*name)
+            .or_else(|| call.params.get("body").and_then(|b| b.get(*name)));
+        let Some(value) = value else { continue };
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let needle = text.as_bytes();
+        let mut found = bytes
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(_, w)| *w == needle)
+            .map(|(i, _)| i);
+        let at = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+        bytes.drain(at..at + needle.len());
+    }
+    Some(sha256_hex(&bytes))
+}
+
 /// The hex SHA-256 of a body read whole.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

@@ -1,5 +1,5 @@
 //! What a cloud API call does, in cloud-neutral terms: the only description rules and
-//! reviewers ever see. Each cloud module (`aws` now, `gcp` later) turns a raw request into
+//! reviewers ever see. Each cloud module (`aws`, `gcp`) turns a raw request into
 //! a [`Classification`]: a [`Call`], or an explicit unknown with the reason — never a
 //! guess.
 
@@ -59,12 +59,10 @@ pub struct Fingerprint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BodyBinding {
-    /// By the SHA-256 of its bytes (declared by the signature, or of the body read whole).
+    /// By the SHA-256 of its bytes (declared by the signature, or of the body read whole,
+    /// idempotency tokens' values blanked).
     Sha256,
-    /// By a checksum the request declares and the upstream verifies (Google's
-    /// `x-goog-hash`): a streamed body that does not match it is refused upstream.
-    Declared,
-    /// By the decoded parameters (the body carries idempotency tokens, fresh per send).
+    /// By the decoded parameters only (a streamed body that carries idempotency tokens).
     Params,
     /// Not at all: the body streams unread and nothing declares its hash. Reviewers and
     /// the audit record are told.
@@ -75,7 +73,6 @@ impl BodyBinding {
     pub fn as_str(self) -> &'static str {
         match self {
             BodyBinding::Sha256 => "sha256",
-            BodyBinding::Declared => "declared",
             BodyBinding::Params => "params",
             BodyBinding::Unbound => "unbound",
         }

@@ -6,9 +6,11 @@
 //!
 //! Derived from the action's name, the same way for every service of a cloud:
 //! - AWS `service:VerbNoun` (`sqs:DeleteMessage`; a leading `Batch` is dropped): data plane
-//!   when the noun after the verb, or its last word, is one of [`ITEM_NOUNS`].
-//! - Google `service.collection.verb` (`datastore.entities.delete`): data plane when the
-//!   collection is one of [`ITEM_NOUNS`].
+//!   when the whole noun after the verb is one of [`AWS_ITEM_NOUNS`] (`DeleteMessageBatch`,
+//!   `DeleteItem`, `PutRecords`, `PutEvents`; not `DeleteOpsItem` or `DeleteDocument`,
+//!   whose nouns name resources).
+//! - Google: permissions on [`GCP_ITEM_COLLECTIONS`] (`datastore.entities.delete`: Firestore
+//!   documents and Datastore entities).
 //!
 //! Everything else is control plane, so a name Airlock cannot read is treated as the
 //! stricter case. S3 objects are resources (they have ARNs and are deleted one by one, with
@@ -16,25 +18,23 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Nouns of the items that live inside a resource: what data-plane actions work on.
-pub const ITEM_NOUNS: [&str; 16] = [
-    "item",
-    "items",
-    "message",
-    "messages",
-    "messagebatch",
-    "record",
-    "records",
-    "row",
-    "rows",
-    "document",
-    "documents",
-    "entity",
-    "entities",
-    "attributes",
-    "event",
-    "events",
+/// Nouns of the items that live inside an AWS resource: what data-plane actions work on.
+pub const AWS_ITEM_NOUNS: [&str; 11] = [
+    "Item",
+    "Items",
+    "Message",
+    "Messages",
+    "MessageBatch",
+    "Record",
+    "Records",
+    "Row",
+    "Rows",
+    "Event",
+    "Events",
 ];
+
+/// Google permission prefixes (`service.collection.`) of items inside a resource.
+pub const GCP_ITEM_COLLECTIONS: [&str; 1] = ["datastore.entities."];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,29 +45,18 @@ pub enum Plane {
 
 /// The plane of an action (`service:Action` for AWS, a permission for Google).
 pub fn plane(action: &str) -> Plane {
-    let is_item = |noun: &str| ITEM_NOUNS.iter().any(|n| noun.eq_ignore_ascii_case(n));
     let data = match action.split_once(':') {
         Some((_, name)) => {
             let name = name.strip_prefix("Batch").unwrap_or(name);
-            // The verb is the first capitalised word; the noun is what follows.
+            // The verb is the first capitalised word; the noun is all that follows.
             let verb_end = name
                 .char_indices()
                 .skip(1)
                 .find(|(_, c)| c.is_ascii_uppercase())
                 .map_or(name.len(), |(i, _)| i);
-            let noun = &name[verb_end..];
-            let last_word = noun
-                .char_indices()
-                .rev()
-                .find(|(_, c)| c.is_ascii_uppercase())
-                .map_or(noun, |(i, _)| &noun[i..]);
-            !noun.is_empty() && (is_item(noun) || is_item(last_word))
+            AWS_ITEM_NOUNS.contains(&&name[verb_end..])
         }
-        None => {
-            let mut segments = action.rsplit('.');
-            let _verb = segments.next();
-            segments.next().is_some_and(is_item)
-        }
+        None => GCP_ITEM_COLLECTIONS.iter().any(|c| action.starts_with(c)),
     };
     if data { Plane::Data } else { Plane::Control }
 }
@@ -84,7 +73,6 @@ mod tests {
             "sqs:ReceiveMessage",
             "dynamodb:DeleteItem",
             "dynamodb:BatchWriteItem",
-            "dynamodb:TransactWriteItems",
             "kinesis:PutRecords",
             "events:PutEvents",
             "datastore.entities.delete",
@@ -103,6 +91,12 @@ mod tests {
             "events:DeleteEventBus",
             "storage.objects.delete",
             "storage.buckets.delete",
+            "ssm:DeleteDocument",
+            "ssm:DeleteOpsItem",
+            "sqs:SetQueueAttributes",
+            "servicediscovery:DeleteServiceAttributes",
+            "dataplex.entities.delete",
+            "discoveryengine.documents.purge",
             "pubsub.topics.delete",
             "cloudkms.cryptoKeyVersions.destroy",
             "odd",

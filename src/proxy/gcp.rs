@@ -30,12 +30,11 @@ impl CloudPlug for Gcp {
     type Verified = Identity;
 
     fn style(&self, parts: &Parts, _conn: &ConnCtx) -> Style {
-        let grpc = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/grpc"));
-        if grpc { Style::Grpc } else { Style::GoogleRest }
+        if crate::cloud::gcp::is_grpc(&parts.headers) {
+            Style::Grpc
+        } else {
+            Style::GoogleRest
+        }
     }
 
     fn style_for(&self, _call: &Call, guessed: Style) -> Style {

@@ -85,6 +85,7 @@ impl Proxy {
             peer,
             scheme: self.pipeline.upstream().scheme_for(&host),
             cloud: crate::cloud::Cloud::for_host(&host),
+            metric_host: self.metrics.host_label(&host).to_string(),
             host,
             authority,
             host_header,

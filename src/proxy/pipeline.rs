@@ -58,6 +58,8 @@ pub struct ConnCtx {
     pub host: String,
     /// The cloud of `host`: whose phases every request on this connection runs.
     pub cloud: Cloud,
+    /// `host` as a metric label (capped: `other` past the limit), chosen once.
+    pub metric_host: String,
     /// `host` as an authority and a header value, built once per connection.
     pub authority: Authority,
     pub host_header: HeaderValue,
@@ -359,7 +361,7 @@ impl Pipeline {
         let elapsed = exchange.started.elapsed();
         let class = status_class(status.as_u16());
         m.requests_total
-            .with_label_values(&[m.host_label(&conn.host), class])
+            .with_label_values(&[conn.metric_host.as_str(), class])
             .inc();
         m.request_duration_seconds
             .with_label_values(&[class])

@@ -178,12 +178,42 @@ impl RuleSet {
     /// strictest part's decision.
     fn decide_call(&self, call: &Call, subject: &Subject<'_>) -> Decision {
         if !call.parts.is_empty() {
+            let decisions: Vec<Decision> = call
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let mut decision = self.decide_call(part, subject);
+                    for reason in &mut decision.reasons {
+                        *reason = format!("part {} ({}): {reason}", i + 1, part.operation);
+                    }
+                    decision
+                })
+                .collect();
+            // Parts that wait for approval under different terms (groups, quorum, expiry)
+            // cannot share one approval: whichever part came first would set the terms for
+            // all, and the agent chooses the order. Such a batch is refused.
+            let terms: Vec<&Approval> = decisions
+                .iter()
+                .filter(|d| d.effect == Effect::Approve)
+                .filter_map(|d| d.approval.as_ref())
+                .collect();
+            let strictest = decisions.iter().map(|d| d.effect).max();
+            if strictest == Some(Effect::Approve) && terms.windows(2).any(|p| p[0] != p[1]) {
+                return Decision {
+                    effect: Effect::Deny,
+                    rule: None,
+                    origin: None,
+                    reasons: vec!["the batch's parts need approvals on different terms".into()],
+                    approval: None,
+                    message: Some(
+                        "Parts of this batch need different approvals; send them separately."
+                            .into(),
+                    ),
+                };
+            }
             let mut strictest: Option<Decision> = None;
-            for (i, part) in call.parts.iter().enumerate() {
-                let mut decision = self.decide_call(part, subject);
-                for reason in &mut decision.reasons {
-                    *reason = format!("part {} ({}): {reason}", i + 1, part.operation);
-                }
+            for decision in decisions {
                 if strictest
                     .as_ref()
                     .is_none_or(|s| decision.effect > s.effect)

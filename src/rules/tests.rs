@@ -620,3 +620,44 @@ rules:
     };
     assert_eq!(decide_call(&set, reads_only).effect, Effect::Allow);
 }
+
+#[test]
+fn a_batch_whose_parts_need_different_approvals_is_refused() {
+    let set = rules(
+        "
+defaults: {unmatched: deny}
+rules:
+  - {id: deletes, match: {action: 'storage.objects.delete'}, effect: approve, approvers: [team]}
+  - {id: iam, match: {action: 'storage.buckets.setIamPolicy'}, effect: approve, approvers: [security], quorum: 2}
+",
+    );
+    let delete = gcp_call("storage.objects.delete", "storage.objects.delete", "Write");
+    let policy = gcp_call(
+        "storage.buckets.setIamPolicy",
+        "storage.buckets.setIamPolicy",
+        "Permissions management",
+    );
+    // Either order: one approval would take the first part's terms (one vote from `team`).
+    for parts in [
+        vec![delete.clone(), policy.clone()],
+        vec![policy.clone(), delete.clone()],
+    ] {
+        let batch = Call {
+            operation: "batch",
+            protocol: "batch",
+            parts,
+            ..delete.clone()
+        };
+        let decided = decide_call(&set, batch);
+        assert_eq!(decided.effect, Effect::Deny, "{:?}", decided.reasons);
+        assert!(decided.message.unwrap().contains("send them separately"));
+    }
+    // Parts under the same terms share one approval.
+    let batch = Call {
+        operation: "batch",
+        protocol: "batch",
+        parts: vec![delete.clone(), delete.clone()],
+        ..delete
+    };
+    assert_eq!(decide_call(&set, batch).effect, Effect::Approve);
+}

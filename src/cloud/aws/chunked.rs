@@ -283,11 +283,16 @@ pub fn unsigned_payload(raw: &[u8], max: usize) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(payload);
         }
-        if payload.len() + size > max || rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
+        // Sizes come from the agent: checked arithmetic, no slice past the end.
+        if size > max.saturating_sub(payload.len()) {
             return None;
         }
-        payload.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
+        let end = size.checked_add(2)?;
+        if rest.get(size..end)? != b"\r\n" {
+            return None;
+        }
+        payload.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(end..)?;
     }
 }
 
@@ -326,6 +331,13 @@ mod tests {
         assert_eq!(unsigned_payload(raw, 5), None, "over the cap");
         assert_eq!(unsigned_payload(b"4\r\nten", 100), None, "cut short");
         assert_eq!(unsigned_payload(b"zz\r\n", 100), None, "not a size");
+        // Hostile sizes: no overflow, no slice past the end.
+        assert_eq!(
+            unsigned_payload(b"1\r\na\r\nffffffffffffffff\r\nxx", usize::MAX),
+            None
+        );
+        assert_eq!(unsigned_payload(b"ffffffffffffffff\r\n", usize::MAX), None);
+        assert_eq!(unsigned_payload(b"5\r\nab", usize::MAX), None);
     }
 
     /// AWS's published example (S3 API reference, "Signature calculations for the

@@ -3,7 +3,7 @@
 //! call's parameters minus idempotency tokens (so a re-run with a fresh token is the same
 //! call), and the body's bytes wherever Airlock can know them.
 
-use crate::cloud::fingerprint::{FingerprintHash, sha256_hex};
+use crate::cloud::fingerprint::{FingerprintHash, sha256_hex, sha256_without_tokens};
 use crate::cloud::{BodyBinding, Call, Fingerprint};
 
 /// Headers that differ between two sends of the same call (time, signature, SDK
@@ -40,9 +40,8 @@ pub struct Request<'a> {
 /// The fingerprint of one AWS request.
 ///
 /// The body is bound by its bytes: the declared payload hash where the signature carries
-/// one, else the SHA-256 of a body read whole. A call whose body holds idempotency tokens
-/// (fresh on every SDK call) is bound by its decoded parameters instead, which cover the
-/// body minus those tokens. A streamed body with no declared hash (`UNSIGNED-PAYLOAD`,
+/// one, else the SHA-256 of a body read whole — with the values of idempotency tokens
+/// (fresh on every SDK call) blanked, so a re-run is the same call. A streamed body with no declared hash (`UNSIGNED-PAYLOAD`,
 /// aws-chunked) cannot be bound: the result says so, for reviewers and the audit record.
 pub fn fingerprint(request: &Request<'_>) -> Fingerprint {
     let mut hash = FingerprintHash::request(
@@ -60,8 +59,18 @@ pub fn fingerprint(request: &Request<'_>) -> Fingerprint {
         .collect();
     hash.headers(request.headers, names);
     let tokens = request.call.is_some_and(|call| hash.params(call));
-    let body = if tokens {
-        BodyBinding::Params
+    let body = if let (true, Some(call)) = (tokens, request.call) {
+        // The body's bytes bound but for the tokens' values (the decoded params alone may
+        // not tell two bodies apart where a decoder is lossy); streamed: the params.
+        match request.body {
+            Some(bytes) => {
+                let digest =
+                    sha256_without_tokens(bytes, call).unwrap_or_else(|| sha256_hex(bytes));
+                hash.body_sha256(&digest);
+                BodyBinding::Sha256
+            }
+            None => BodyBinding::Params,
+        }
     } else if let Some(declared) = request.declared_sha256 {
         hash.body_sha256(declared);
         BodyBinding::Sha256

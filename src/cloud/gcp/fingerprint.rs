@@ -6,7 +6,7 @@
 //! except those known to change between two sends of the same call: a header a client adds
 //! that Airlock does not know makes a new approval (the stricter reading), never a shared one.
 
-use crate::cloud::fingerprint::{FingerprintHash, sha256_hex};
+use crate::cloud::fingerprint::{FingerprintHash, sha256_hex, sha256_without_tokens};
 use crate::cloud::{BodyBinding, Call, Fingerprint};
 
 /// Headers that differ between two sends of the same call: credentials, client and
@@ -42,17 +42,20 @@ pub struct Request<'a> {
     pub body: Option<&'a [u8]>,
 }
 
-/// The fingerprint of one Google request. The body is bound by its decoded parameters when
-/// it carries idempotency fields, else by the SHA-256 of a body read whole, else (a
-/// streamed upload) by the `x-goog-hash` checksum it declares, which Cloud Storage verifies;
-/// with none of these it is unbound, and the result says so.
+/// The fingerprint of one Google request. The body is bound by the SHA-256 of a body read
+/// whole (idempotency fields' values blanked); a streamed upload, or a resumable upload's
+/// start, is unbound, and the result says so.
 pub fn fingerprint(request: &Request<'_>) -> Fingerprint {
+    // Idempotency fields (`requestId`) leave the query as they leave the params.
+    let idempotency: &[&str] = request
+        .call
+        .map_or(&[], |call| call.idempotency_params.as_slice());
     let mut hash = FingerprintHash::request(
         request.agent,
         request.method,
         request.host,
         request.uri,
-        |_| false,
+        |key| idempotency.contains(&key),
     );
     let names = request
         .headers
@@ -62,16 +65,27 @@ pub fn fingerprint(request: &Request<'_>) -> Fingerprint {
         .collect();
     hash.headers(request.headers, names);
     let tokens = request.call.is_some_and(|call| hash.params(call));
-    let body = if tokens {
-        BodyBinding::Params
-    } else if let Some(bytes) = request.body {
-        hash.body_sha256(&sha256_hex(bytes));
-        BodyBinding::Sha256
-    } else if request.headers.contains_key("x-goog-hash") {
-        // Bound with the other headers.
-        BodyBinding::Declared
-    } else {
-        BodyBinding::Unbound
+    // A resumable upload's start carries only metadata: its bytes come later, in requests
+    // of their own, so nothing here binds them.
+    let resumable = request
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "uploadType=resumable"));
+    let body = match (request.body, request.call) {
+        _ if resumable => BodyBinding::Unbound,
+        (Some(bytes), Some(call)) if tokens => {
+            let digest = sha256_without_tokens(bytes, call).unwrap_or_else(|| sha256_hex(bytes));
+            hash.body_sha256(&digest);
+            BodyBinding::Sha256
+        }
+        (Some(bytes), _) => {
+            hash.body_sha256(&sha256_hex(bytes));
+            BodyBinding::Sha256
+        }
+        // A streamed upload: `x-goog-hash` is bound with the other headers, but CRC32C and
+        // MD5 are no binding against a chosen body.
+        (None, _) if tokens => BodyBinding::Params,
+        (None, _) => BodyBinding::Unbound,
     };
     hash.finish(body)
 }
@@ -142,7 +156,14 @@ mod tests {
             Some(b"{\"requestId\":\"req-2\"}"),
         );
         assert_eq!(a, b);
-        assert_eq!(a.body, BodyBinding::Params);
+        assert_eq!(a.body, BodyBinding::Sha256);
+        // Every other byte of the body is bound.
+        let c = fp(
+            &[],
+            Some(&call("req-3")),
+            Some(b"{\"requestId\":\"req-3\",\"x\":1}"),
+        );
+        assert_ne!(a.hash, c.hash);
     }
 
     #[test]
@@ -154,8 +175,9 @@ mod tests {
             base.hash,
             fp(&[("x-goog-user-project", "billing")], None, Some(b"one")).hash
         );
+        // A checksum a chosen body can match binds nothing: said so, though it is hashed.
         let declared = fp(&[("x-goog-hash", "crc32c=AAAAAA==")], None, None);
-        assert_eq!(declared.body, BodyBinding::Declared);
+        assert_eq!(declared.body, BodyBinding::Unbound);
         assert_ne!(
             declared.hash,
             fp(&[("x-goog-hash", "crc32c=BBBBBB==")], None, None).hash

@@ -49,8 +49,9 @@ pub const PARTITION: &str = "googleapis.com";
 /// body-conditional permissions are then all assumed).
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
-/// Query parameters that carry credentials: never copied into `params`.
-const SECRET_QUERY: &[&str] = &["access_token", "oauth_token", "key"];
+/// Query parameters that carry credentials: never copied into `params` (a resumable
+/// upload's `upload_id` authorizes the session on its own).
+const SECRET_QUERY: &[&str] = &["access_token", "oauth_token", "key", "upload_id"];
 
 /// Classify one Google Cloud request.
 pub fn classify(request: &RequestView<'_>) -> Classification {
@@ -102,7 +103,8 @@ fn grpc_call(call: grpc::GrpcCall) -> Call {
     }
 }
 
-fn is_grpc(headers: &http::HeaderMap) -> bool {
+/// `content-type: application/grpc…`.
+pub fn is_grpc(headers: &http::HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
