@@ -401,7 +401,7 @@ def send(method, host, path, service, body, secret, token):
 ident = "Action=GetCallerIdentity&Version=2011-06-15"
 print(json.dumps({
   "good": send("POST", "sts.amazonaws.com", "/", "sts", ident, c["SecretAccessKey"], c["SessionToken"]),
-  "wrong_secret": send("POST", "sts.amazonaws.com", "/", "sts", ident, c["SecretAccessKey"][:-1] + "x", c["SessionToken"]),
+  "wrong_secret": send("POST", "sts.amazonaws.com", "/", "sts", ident, c["SecretAccessKey"][:-1] + ("y" if c["SecretAccessKey"].endswith("x") else "x"), c["SessionToken"]),
   "no_token": send("POST", "sts.amazonaws.com", "/", "sts", ident, c["SecretAccessKey"], None),
   "lambda_good": send("GET", "lambda.us-east-1.amazonaws.com", "/2015-03-31/functions/", "lambda", "", c["SecretAccessKey"], c["SessionToken"]),
   "lambda_wrong": send("GET", "lambda.us-east-1.amazonaws.com", "/2015-03-31/functions/", "lambda", "", "x" * 40, c["SessionToken"]),
