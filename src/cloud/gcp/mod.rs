@@ -49,6 +49,9 @@ pub const PARTITION: &str = "googleapis.com";
 /// body-conditional permissions are then all assumed).
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
+/// Paths with more segments than this are not classified (an explicit unknown).
+pub const MAX_PATH_SEGMENTS: usize = 64;
+
 /// Query parameters that carry credentials: never copied into `params` (a resumable
 /// upload's `upload_id` authorizes the session on its own).
 const SECRET_QUERY: &[&str] = &["access_token", "oauth_token", "key", "upload_id"];
@@ -147,6 +150,14 @@ fn classify_inner(
         return batch::classify(catalog, request, &endpoint, trimmed);
     }
     let segments = split_path(path);
+    // Greedy `{+name}` variables backtrack over segments: a bound keeps a crafted path
+    // from costing more than any real one (the deepest Google paths have ~20 segments).
+    if segments.len() > MAX_PATH_SEGMENTS {
+        return Err(format!(
+            "the path has {} segments; Airlock reads at most {MAX_PATH_SEGMENTS}",
+            segments.len()
+        ));
+    }
     let effective = Effective::of(request)?;
     let query = Query::parse(effective.query.as_deref().or(request.uri.query()));
     let route = find_route(catalog, endpoint.group, effective.method, &segments, &query)?;

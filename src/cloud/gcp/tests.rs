@@ -822,3 +822,10 @@ fn permissions_lists_every_known_permission_with_its_level() {
     );
     assert!(all.iter().all(|a| a.access != "Unknown"));
 }
+
+#[test]
+fn a_path_of_thousands_of_segments_is_unknown_not_slow() {
+    let path = format!("/storage/v1/b/b1/o/{}", "x/".repeat(5000));
+    let reason = unknown("GET", "storage.googleapis.com", &path, "", "");
+    assert!(reason.contains("segments"), "{reason}");
+}
