@@ -78,8 +78,27 @@ impl<'b> Iterator for Parts<'b> {
         let pos = self.pos.take()?;
         let after = pos + self.delimiter.len();
         let rest = self.body.get(after..)?;
-        if rest.starts_with(b"--") {
-            return None;
+        // Only exact delimiter lines count (RFC 2046: the boundary, `--` to close, then
+        // optional padding): a reader laxer or stricter than Google's could otherwise see
+        // other parts than Google runs, so anything else is refused, not skipped.
+        let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+        let tail = line
+            .iter()
+            .rposition(|b| !matches!(b, b'\r' | b' ' | b'\t'))
+            .map_or(&line[..0], |end| &line[..=end]);
+        if tail == b"--" {
+            let epilogue = &rest[line.len()..];
+            if epilogue.iter().all(u8::is_ascii_whitespace) {
+                return None;
+            }
+            return Some(Err(
+                "data after the multipart body's closing delimiter".into()
+            ));
+        }
+        if !tail.is_empty() {
+            return Some(Err(
+                "a line starts with the boundary but is not a delimiter".into(),
+            ));
         }
         let Some(line_end) = rest.iter().position(|&b| b == b'\n').map(|i| after + i + 1) else {
             return Some(Err("truncated multipart body".into()));
@@ -321,4 +340,27 @@ pub(super) fn classify(
         presigned: false,
         parts: calls,
     })
+}
+
+#[cfg(test)]
+mod delimiter_tests {
+    use super::*;
+
+    #[test]
+    fn only_exact_delimiter_lines_count() {
+        let ok = b"--b\r\npart one\r\n--b \r\npart two\r\n--b--\r\n";
+        let got: Vec<_> = parts(ok, "b").collect::<Result<_, _>>().unwrap();
+        assert_eq!(got, [b"part one".as_slice(), b"part two".as_slice()]);
+        for bad in [
+            b"--b\r\none\r\n--b--junk\r\nhidden\r\n--b--\r\n".as_slice(),
+            b"--b\r\none\r\n--bx\r\ntwo\r\n--b--\r\n".as_slice(),
+            b"--b\r\none\r\n--b--\r\n--b\r\nafter the end\r\n".as_slice(),
+        ] {
+            assert!(
+                parts(bad, "b").any(|p| p.is_err()),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }
