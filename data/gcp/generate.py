@@ -94,6 +94,14 @@ IAM_POLICY_RESOURCES = {
     "iam.policies",
 }
 ROLE_WRITES = {"create", "update", "delete", "undelete"}
+FEDERATION_RESOURCES = {
+    "iam.workloadIdentityPools",
+    "iam.workloadIdentityPoolProviders",
+    "iam.workloadIdentityPoolProviderKeys",
+    "iam.workforcePools",
+    "iam.workforcePoolProviders",
+    "iam.workforcePoolProviderKeys",
+}
 CONDITION_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*(\[\])?)+$")
 
 
@@ -110,6 +118,9 @@ def access_level(permission: str) -> str:
     if len(parts) >= 3 and parts[-2] == "roles" and verb in ROLE_WRITES:
         return "Permissions management"
     if resource in IAM_POLICY_RESOURCES and not (reads or lists):
+        return "Permissions management"
+    # Pools and providers let identities from outside Google act as service accounts.
+    if resource in FEDERATION_RESOURCES and not (reads or lists):
         return "Permissions management"
     if reads:
         return "Read"
@@ -146,6 +157,21 @@ def walk_methods(node):
         yield from walk_methods(child)
 
 
+# iam-dataset spells a few permissions with their service host in front
+# (`iam.googleapis.com-workloadIdentityPools.create`, `alloydb.googleapis.com/alloydb.clusters.export`)
+# and lists prose (`No permissions required.`): normalised to IAM's spelling, or dropped.
+PERMISSION = re.compile(r"^[a-z][a-z0-9]*(\.[A-Za-z][A-Za-z0-9]*){2,}$")
+
+
+def normalise_permission(name):
+    if "googleapis.com-" in name:
+        service, rest = name.split(".googleapis.com-", 1)
+        name = f"{service}.{rest}"
+    elif ".googleapis.com/" in name:
+        name = name.split(".googleapis.com/", 1)[1]
+    return name if PERMISSION.match(name) else None
+
+
 def load_iam_map(path):
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     out = {}
@@ -153,8 +179,8 @@ def load_iam_map(path):
         for method_id, entry in api.get("methods", {}).items():
             perms, conditional = [], {}
             for p in entry.get("permissions", []):
-                name = p["name"]
-                if name == "iam.permissions.none":
+                name = normalise_permission(p["name"])
+                if name is None or name == "iam.permissions.none":
                     continue
                 cond = p.get("condition")
                 if cond:
