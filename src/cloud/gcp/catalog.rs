@@ -71,6 +71,21 @@ pub struct MethodMeta {
     pub download_service: bool,
     #[serde(default)]
     pub deprecated: bool,
+    /// The query parameters the method declares (besides the API's standard ones).
+    #[serde(default)]
+    pub query: Vec<&'static str>,
+}
+
+impl MethodMeta {
+    /// Whether `key` is one of the method's own parameters: a variable of its path, or a
+    /// query parameter it declares. Only those may name the project or the resources: an
+    /// undeclared `?project=` must not move a call into another project for the rules.
+    pub fn declares(&self, key: &str) -> bool {
+        let in_path = |template: &str| {
+            template.contains(&format!("{{{key}}}")) || template.contains(&format!("{{+{key}}}"))
+        };
+        self.query.contains(&key) || in_path(self.path) || self.flat.is_some_and(in_path)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -246,7 +246,7 @@ fn classify_inner(
         .get(route.root.min(segments.len())..)
         .unwrap_or(&[]);
     let region = location_in(segments_after_root).or(endpoint.location.clone());
-    let account = project_of(segments_after_root, &params);
+    let account = project_of(method, segments_after_root, &params);
     let resources = resources_of(api, method, route.root, &captures, &segments, &params);
     let actions = actions_of(catalog, method, params.get("body"), body_known);
     let idempotency_params =
@@ -525,7 +525,7 @@ fn location_in(segments: &[&str]) -> Option<String> {
 }
 
 /// `projects/P` in the resource path, else a `project`/`projectId` parameter.
-fn project_of(segments: &[&str], params: &Value) -> Option<String> {
+fn project_of(method: &Method, segments: &[&str], params: &Value) -> Option<String> {
     segments
         .windows(2)
         .find_map(|w| match w {
@@ -536,8 +536,11 @@ fn project_of(segments: &[&str], params: &Value) -> Option<String> {
         })
         .or_else(|| {
             ["project", "projectId"].iter().find_map(|k| {
-                params
-                    .get(*k)
+                method
+                    .meta
+                    .declares(k)
+                    .then(|| params.get(*k))
+                    .flatten()
                     .and_then(Value::as_str)
                     .map(|p| p.strip_prefix("projects/").unwrap_or(p).to_string())
             })
@@ -578,7 +581,13 @@ fn resources_of(
 /// the bucket/object, source and destination parameters, and for inserts the name in the
 /// query or the metadata.
 fn storage_resources(method: &Method, params: &Value) -> Vec<String> {
-    let text = |key: &str| params.get(key).and_then(Value::as_str);
+    let text = |key: &str| {
+        method
+            .meta
+            .declares(key)
+            .then(|| params.get(key).and_then(Value::as_str))
+            .flatten()
+    };
     let body_name = params.pointer("/body/name").and_then(Value::as_str);
     let id = method.meta.id;
     let mut pairs: Vec<(Option<&str>, Option<&str>)> = vec![

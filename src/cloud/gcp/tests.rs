@@ -829,3 +829,36 @@ fn a_path_of_thousands_of_segments_is_unknown_not_slow() {
     let reason = unknown("GET", "storage.googleapis.com", &path, "", "");
     assert!(reason.contains("segments"), "{reason}");
 }
+
+#[test]
+fn undeclared_query_parameters_name_no_project_and_no_resource() {
+    // Cloud Storage paths never name a project: a `?project=` the method does not declare
+    // must not move the call into another project (nor a `?sourceBucket=` add a resource).
+    let req = request(
+        "DELETE",
+        "storage.googleapis.com",
+        "/storage/v1/b/prod/o/x?project=sandbox-project&sourceBucket=other",
+        "",
+        "",
+    );
+    let Classification::Known(call) = classify(&req.view()) else {
+        panic!("unknown")
+    };
+    assert_eq!(call.account, None);
+    assert_eq!(
+        call.resources,
+        ["//storage.googleapis.com/projects/_/buckets/prod/objects/x"]
+    );
+    // A declared one does (buckets.list takes `project`).
+    let req = request(
+        "GET",
+        "storage.googleapis.com",
+        "/storage/v1/b?project=demo-project",
+        "",
+        "",
+    );
+    let Classification::Known(call) = classify(&req.view()) else {
+        panic!("unknown")
+    };
+    assert_eq!(call.account.as_deref(), Some("demo-project"));
+}
