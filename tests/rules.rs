@@ -57,6 +57,28 @@ fn a_broken_rule_file_fails_check_with_file_and_line() {
 }
 
 #[test]
+fn check_warns_about_operation_patterns_that_match_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.yaml"),
+        "rules:\n  - id: typo\n    match: {operation: [sqladmin.instances.export, AttachRolePolicy, storage.buckets.delete]}\n    effect: deny\n",
+    )
+    .unwrap();
+    let out = airlock(dir.path(), &["check"]);
+    let report = text(&out);
+    assert!(out.status.success(), "warnings do not fail the check");
+    // Cloud SQL's method ids are `sql.*`: the typo is named, the real names are not.
+    assert!(
+        report.contains(
+            "operation `sqladmin.instances.export` matches no AWS operation or Google method"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("`AttachRolePolicy`"), "{report}");
+    assert!(!report.contains("`storage.buckets.delete`"), "{report}");
+}
+
+#[test]
 fn check_warns_about_action_patterns_that_match_nothing() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

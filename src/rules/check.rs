@@ -2,8 +2,8 @@
 //! rule change lands.
 //!
 //! - check: the files load (errors with file:line), and warnings for action patterns that
-//!   match no AWS action and no Google permission in the catalogs (a typo silently matches
-//!   nothing), for `*`
+//!   match no AWS action and no Google permission in the catalogs, and operation patterns
+//!   that match no AWS operation and no Google method (a typo silently matches nothing), for `*`
 //!   patterns, and for rules that never decide because a rule winning over them matches
 //!   everything they match (shadowed).
 //! - test: every case in `<rules>/tests/*.yaml` — a described call → the expected effect
@@ -34,6 +34,19 @@ pub fn lint(rules: &RuleSet) -> Vec<Warning> {
         .action_names()
         .chain(crate::cloud::gcp::permissions().map(|a| a.name))
         .collect();
+    let grpc = crate::cloud::gcp::grpc::catalog().ok();
+    let operations: Vec<&str> = catalog()
+        .services
+        .iter()
+        .flat_map(|s| s.operations.iter().map(|o| o.meta.name.as_str()))
+        .chain(
+            crate::cloud::gcp::catalog::catalog()
+                .methods
+                .iter()
+                .map(|m| m.meta.id),
+        )
+        .chain(grpc.into_iter().flat_map(|g| g.method_ids()))
+        .collect();
     let mut warnings = Vec::new();
     for rule in &rules.rules {
         let warn = |message: String| Warning {
@@ -42,6 +55,20 @@ pub fn lint(rules: &RuleSet) -> Vec<Warning> {
             rule: rule.id.clone(),
             message,
         };
+        for pattern in rule.matcher.operation_globs() {
+            let Ok(glob) = globset::GlobBuilder::new(pattern)
+                .case_insensitive(true)
+                .build()
+                .map(|g| g.compile_matcher())
+            else {
+                continue;
+            };
+            if !operations.iter().any(|o| glob.is_match(o)) {
+                warnings.push(warn(format!(
+                    "operation `{pattern}` matches no AWS operation or Google method in the catalogs (a typo?)"
+                )));
+            }
+        }
         for pattern in rule.matcher.action_globs() {
             let Ok(glob) = globset::GlobBuilder::new(pattern)
                 .case_insensitive(true)

@@ -507,6 +507,14 @@ impl Matcher {
             .map(|g| g.0.iter().map(|m| m.text.as_str()).collect())
             .unwrap_or_default()
     }
+
+    /// The operation globs as written, for `rules check` (unknown operations).
+    pub fn operation_globs(&self) -> Vec<&str> {
+        self.operation
+            .as_ref()
+            .map(|g| g.0.iter().map(|m| m.text.as_str()).collect())
+            .unwrap_or_default()
+    }
 }
 
 fn compile_param(p: &ParamSpec) -> Result<ParamCondition, String> {

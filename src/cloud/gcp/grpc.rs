@@ -181,6 +181,11 @@ impl Catalog {
     }
 
     /// How many gRPC methods the catalog knows.
+    /// Every method id a gRPC call can have (REST twins' and Airlock's own).
+    pub fn method_ids(&self) -> impl Iterator<Item = &str> {
+        self.methods.values().map(|m| m.line.method_id.as_str())
+    }
+
     pub fn method_count(&self) -> usize {
         self.methods.len()
     }
