@@ -110,6 +110,30 @@ impl Context {
             })
             .unwrap_or_default();
         params.sort_by_key(|p| std::cmp::Reverse(is_key_param(&p.name)));
+        // A batch: every inner call first, one line each (`part 2: storage.objects.delete
+        // //storage.googleapis.com/…`), so reviewers see what each part does; the web page
+        // shows each part's parameters in the call.
+        let parts: Vec<Param> = call
+            .get("parts")
+            .and_then(|p| p.as_array())
+            .map(|parts| {
+                parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, part)| {
+                        let mut line = part["operation"].as_str().unwrap_or("?").to_string();
+                        for resource in part["resources"].as_array().into_iter().flatten() {
+                            line.push(' ');
+                            line.push_str(resource.as_str().unwrap_or_default());
+                        }
+                        param(&format!("part {}", i + 1), &serde_json::Value::String(line))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !parts.is_empty() {
+            params = parts.into_iter().chain(params).collect();
+        }
         let more_params = params.len().saturating_sub(MAX_PARAMS);
         params.truncate(MAX_PARAMS);
         Context {
@@ -232,6 +256,37 @@ fn param(name: &str, value: &serde_json::Value) -> Param {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_shows_every_inner_call_first() {
+        let mut batch = approval(serde_json::json!({"parts": 2}));
+        batch.call["operation"] = "batch".into();
+        batch.call["parts"] = serde_json::json!([
+            {"operation": "storage.objects.get",
+             "resources": ["//storage.googleapis.com/projects/_/buckets/a/objects/x"]},
+            {"operation": "storage.buckets.setIamPolicy",
+             "resources": ["//storage.googleapis.com/projects/_/buckets/b"]},
+        ]);
+        let context = Context::of(&batch, "http://airlock");
+        let lines: Vec<(&str, &str)> = context
+            .params
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            &lines[..2],
+            [
+                (
+                    "part 1",
+                    "storage.objects.get //storage.googleapis.com/projects/_/buckets/a/objects/x"
+                ),
+                (
+                    "part 2",
+                    "storage.buckets.setIamPolicy //storage.googleapis.com/projects/_/buckets/b"
+                ),
+            ]
+        );
+    }
 
     /// A pending approval of `iam:AttachRolePolicy` by `ci` (owner alice), for tests.
     pub(crate) fn approval(params: serde_json::Value) -> Approval {

@@ -200,10 +200,24 @@ impl Web {
             Err(e) => return internal(&e),
         };
         let context = Context::of(&approval, "");
-        let params = approval
-            .call
-            .get("params")
-            .map(|p| serde_json::to_string_pretty(p).unwrap_or_default())
+        // A batch shows every part's operation, resources and parameters in full.
+        let shown = match approval.call.get("parts").and_then(|p| p.as_array()) {
+            Some(parts) if !parts.is_empty() => Some(serde_json::Value::Array(
+                parts
+                    .iter()
+                    .map(|part| {
+                        serde_json::json!({
+                            "operation": part["operation"],
+                            "resources": part["resources"],
+                            "params": part["params"],
+                        })
+                    })
+                    .collect(),
+            )),
+            _ => approval.call.get("params").cloned(),
+        };
+        let params = shown
+            .map(|p| serde_json::to_string_pretty(&p).unwrap_or_default())
             .unwrap_or_else(|| "{}".into());
         page(
             status,
