@@ -43,6 +43,12 @@ async fn trailer_upstream(pki: &TestPki) -> (std::net::SocketAddr, Arc<Mutex<Vec
                         log.lock()
                             .unwrap()
                             .push(format!("{:?} te={te}", request.version()));
+                        // `/quiet`: a pause longer than Airlock's body idle timeout.
+                        let pause = if request.uri().path() == "/quiet" {
+                            std::time::Duration::from_millis(2500)
+                        } else {
+                            std::time::Duration::ZERO
+                        };
                         async move {
                             let mut trailers = HeaderMap::new();
                             trailers.insert("grpc-status", "0".parse().unwrap());
@@ -53,7 +59,16 @@ async fn trailer_upstream(pki: &TestPki) -> (std::net::SocketAddr, Arc<Mutex<Vec
                                 Ok(Frame::data(Bytes::from_static(b"three"))),
                                 Ok(Frame::trailers(trailers)),
                             ];
-                            let body = StreamBody::new(futures_util::stream::iter(frames));
+                            let body = StreamBody::new(futures_util::stream::unfold(
+                                frames.into_iter().enumerate(),
+                                move |mut frames| async move {
+                                    let (i, frame) = frames.next()?;
+                                    if i == 1 {
+                                        tokio::time::sleep(pause).await;
+                                    }
+                                    Some((frame, frames))
+                                },
+                            ));
                             Ok::<_, Infallible>(
                                 hyper::Response::builder()
                                     .header("content-type", "application/grpc")
@@ -219,4 +234,50 @@ async fn a_request_streams_both_ways_and_its_trailers_reach_the_upstream() {
     let rest = body.collect().await.unwrap();
     let back = rest.trailers().cloned().expect("trailers came back");
     assert_eq!(back["x-request-trailer"], "crc32c=abc");
+}
+
+/// A gRPC response that goes quiet for longer than `limits.body_idle_timeout` is not cut
+/// (streams such as StreamingPull are quiet for minutes); any other response is.
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_grpc_streams_are_not_cut_for_idleness_other_bodies_are() {
+    let pki = TestPki::new();
+    let (up, _seen) = trailer_upstream(&pki).await;
+    let airlock = Airlock::start_with_rules(
+        &pki,
+        &format!(
+            "{}limits:\n  body_idle_timeout: 1s\n",
+            routes_to(up, "https")
+        ),
+        &support::BASE_ENV,
+        Some(support::ALLOW_ALL_RULES),
+    );
+    let mut sender = support::h2_through(&airlock, "sts.amazonaws.com").await;
+    let request = |content_type: &str| {
+        let mut request = hyper::Request::get("https://sts.amazonaws.com/quiet")
+            .header("te", "trailers")
+            .header("content-type", content_type);
+        for (name, value) in auth_headers(airlock.key(), "GET", "sts.amazonaws.com", "/quiet") {
+            request = request.header(name, value);
+        }
+        request.body(Empty::<Bytes>::new()).unwrap()
+    };
+    let grpc = sender
+        .send_request(request("application/grpc"))
+        .await
+        .unwrap();
+    let collected = grpc
+        .into_body()
+        .collect()
+        .await
+        .expect("the stream survives the pause");
+    assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
+    assert_eq!(collected.to_bytes(), "one two three");
+    let json = sender
+        .send_request(request("application/json"))
+        .await
+        .unwrap();
+    assert!(
+        json.into_body().collect().await.is_err(),
+        "a quiet non-gRPC body is cut after the idle timeout"
+    );
 }

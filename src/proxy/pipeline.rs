@@ -315,6 +315,9 @@ impl Pipeline {
         conn: &ConnCtx,
         exchange: &mut Exchange,
     ) -> Result<Response<ProxyBody>, Refusal> {
+        // gRPC streams (StreamingPull, Listen) are long-lived and may be quiet for minutes:
+        // their responses are not cut for idleness; HTTP/2 PINGs reap dead agents instead.
+        let long_lived = crate::cloud::gcp::is_grpc(&parts.headers);
         let mut uri = parts.uri.into_parts();
         uri.scheme = Some(conn.scheme.clone());
         uri.authority = Some(conn.authority.clone());
@@ -342,7 +345,11 @@ impl Pipeline {
 
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        let body = TimeoutBody::new(self.body_idle_timeout, body).boxed_unsync();
+        let body = if long_lived {
+            body.map_err(super::BoxError::from).boxed_unsync()
+        } else {
+            TimeoutBody::new(self.body_idle_timeout, body).boxed_unsync()
+        };
         Ok(Response::from_parts(parts, body))
     }
 
