@@ -45,6 +45,22 @@ impl Cloud {
     }
 }
 
+/// The rows of a generated JSON Lines table embedded at build time (`data/*/`). A test
+/// loads every line, so a bad line is a build defect: reported loudly, skipped here.
+pub(crate) fn jsonl_rows<T: serde::Deserialize<'static>>(text: &'static str, file: &str) -> Vec<T> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .filter_map(|(i, line)| match serde_json::from_str(line) {
+            Ok(row) => Some(row),
+            Err(e) => {
+                tracing::error!(file, line = i + 1, error = %e, "bad catalog line");
+                None
+            }
+        })
+        .collect()
+}
+
 /// What an approval binds to: one request, exactly. Each cloud computes it beside its
 /// classifier (`aws::fingerprint`), since what varies between two sends of the same call
 /// (dates, signatures, SDK bookkeeping headers) differs by cloud.

@@ -28,6 +28,16 @@ pub struct Warning {
     pub message: String,
 }
 
+/// Whether the glob `pattern` (case-insensitive, as rules compare) matches any of `names`;
+/// a pattern that does not compile is left to the rule loader, which reports it.
+fn matches_any(pattern: &str, names: &[&str]) -> bool {
+    globset::GlobBuilder::new(pattern)
+        .case_insensitive(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_or(true, |glob| names.iter().any(|n| glob.is_match(n)))
+}
+
 /// Warnings about a loaded rule set.
 pub fn lint(rules: &RuleSet) -> Vec<Warning> {
     let known: Vec<&str> = catalog()
@@ -55,33 +65,30 @@ pub fn lint(rules: &RuleSet) -> Vec<Warning> {
             rule: rule.id.clone(),
             message,
         };
-        for pattern in rule.matcher.operation_globs() {
-            let Ok(glob) = globset::GlobBuilder::new(pattern)
-                .case_insensitive(true)
-                .build()
-                .map(|g| g.compile_matcher())
-            else {
-                continue;
-            };
-            if !operations.iter().any(|o| glob.is_match(o)) {
-                warnings.push(warn(format!(
-                    "operation `{pattern}` matches no AWS operation or Google method in the catalogs (a typo?)"
-                )));
+        let lists = [
+            (
+                rule.matcher.operation_globs(),
+                &operations,
+                "operation",
+                "AWS operation or Google method",
+            ),
+            (
+                rule.matcher.action_globs(),
+                &known,
+                "action",
+                "AWS action or Google permission",
+            ),
+        ];
+        for (patterns, names, what, kind) in lists {
+            for pattern in patterns {
+                if !matches_any(pattern, names) {
+                    warnings.push(warn(format!(
+                        "{what} `{pattern}` matches no {kind} in the catalogs (a typo?)"
+                    )));
+                }
             }
         }
         for pattern in rule.matcher.action_globs() {
-            let Ok(glob) = globset::GlobBuilder::new(pattern)
-                .case_insensitive(true)
-                .build()
-                .map(|g| g.compile_matcher())
-            else {
-                continue;
-            };
-            if !known.iter().any(|a| glob.is_match(a)) {
-                warnings.push(warn(format!(
-                    "action `{pattern}` matches no AWS action or Google permission in the catalogs (a typo?)"
-                )));
-            }
             if pattern == "*" || pattern == "*:*" {
                 warnings.push(warn(format!(
                     "action `{pattern}` matches every action; name the services or actions"

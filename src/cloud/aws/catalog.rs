@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
+use crate::cloud::jsonl_rows;
 use serde::Deserialize;
 
 const SERVICES: &str = include_str!("../../../data/aws/services.jsonl");
@@ -216,22 +217,7 @@ pub struct Catalog {
 impl Catalog {
     /// Parse the embedded tables (done once, by [`catalog`]; public for the benchmark).
     pub fn load() -> Catalog {
-        fn rows<T: for<'de> Deserialize<'de>>(text: &str, file: &str) -> Vec<T> {
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .enumerate()
-                // The data is generated and embedded at build time; a test parses it all,
-                // so a bad line is a build defect, reported loudly but not fatal here.
-                .filter_map(|(i, line)| match serde_json::from_str(line) {
-                    Ok(row) => Some(row),
-                    Err(e) => {
-                        tracing::error!(file, line = i + 1, error = %e, "bad catalog line");
-                        None
-                    }
-                })
-                .collect()
-        }
-        let mut services: Vec<Service> = rows::<ServiceMeta>(SERVICES, "services.jsonl")
+        let mut services: Vec<Service> = jsonl_rows::<ServiceMeta>(SERVICES, "services.jsonl")
             .into_iter()
             .map(|meta| Service {
                 meta,
@@ -244,7 +230,7 @@ impl Catalog {
             .enumerate()
             .map(|(i, s)| (s.meta.id.clone(), i))
             .collect();
-        for meta in rows::<OperationMeta>(OPERATIONS, "operations.jsonl") {
+        for meta in jsonl_rows::<OperationMeta>(OPERATIONS, "operations.jsonl") {
             if let Some(&i) = index.get(&meta.service) {
                 let template = UriTemplate::parse(&meta.uri);
                 let service = &mut services[i];
@@ -270,7 +256,7 @@ impl Catalog {
                 by_target_prefix.entry(target.clone()).or_default().push(i);
             }
         }
-        let actions = rows::<ActionRow>(ACTIONS, "actions.jsonl")
+        let actions = jsonl_rows::<ActionRow>(ACTIONS, "actions.jsonl")
             .into_iter()
             .map(|r| {
                 (
@@ -282,7 +268,7 @@ impl Catalog {
                 )
             })
             .collect();
-        let resources = rows::<ResourceRow>(RESOURCES, "resources.jsonl")
+        let resources = jsonl_rows::<ResourceRow>(RESOURCES, "resources.jsonl")
             .into_iter()
             .map(|r| (r.id, r.arn))
             .collect();

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
+use crate::cloud::jsonl_rows;
 use serde::Deserialize;
 
 use super::rest::Template;
@@ -291,22 +292,6 @@ fn method_key(method: &str) -> &'static str {
     }
 }
 
-fn rows<T: Deserialize<'static>>(text: &'static str, file: &str) -> Vec<T> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        // Generated and embedded at build time; a test loads every line, so a bad line is
-        // a build defect, reported loudly but not fatal here.
-        .filter_map(|(i, line)| match serde_json::from_str(line) {
-            Ok(row) => Some(row),
-            Err(e) => {
-                tracing::error!(file, line = i + 1, error = %e, "bad catalog line");
-                None
-            }
-        })
-        .collect()
-}
-
 /// The number of leading segments before a resource name: through the first
 /// version-like literal (`v1`, `v1beta2`) in the leading literals, else the service path.
 fn root_of(template: &Template, fixed: usize) -> usize {
@@ -333,10 +318,10 @@ fn segment_count(path: &str) -> usize {
 impl Catalog {
     /// Parse and index the embedded tables (done once by [`catalog`]; public for the benchmark).
     pub fn load() -> Catalog {
-        let apis: Vec<Api> = rows(APIS, "apis.jsonl");
+        let apis: Vec<Api> = jsonl_rows(APIS, "apis.jsonl");
         let api_index: HashMap<&str, usize> =
             apis.iter().enumerate().map(|(i, a)| (a.id, i)).collect();
-        let permissions = rows::<PermissionRow>(PERMISSIONS, "permissions.jsonl")
+        let permissions = jsonl_rows::<PermissionRow>(PERMISSIONS, "permissions.jsonl")
             .into_iter()
             .map(|p| {
                 let level = LEVELS
@@ -384,7 +369,7 @@ impl Catalog {
         // keeps the resident catalog small.
         let mut methods = Vec::new();
         let mut routes: Vec<Route> = Vec::new();
-        for meta in rows::<MethodMeta>(METHODS, "methods.jsonl") {
+        for meta in jsonl_rows::<MethodMeta>(METHODS, "methods.jsonl") {
             let Some(&api) = api_index.get(meta.api) else {
                 continue;
             };
