@@ -315,13 +315,19 @@ async fn metrics_follow_the_traffic() {
         airlock.metric("airlock_connections_total").await,
         connections + 1.0
     );
+    // The client normally reuses one connection, but its pool may open a second
+    // one when a request starts before the previous connection is handed back:
+    // every accepted connection is one handshake, and only the first one for the
+    // host misses the certificate cache.
     assert_eq!(
         airlock
             .metric("airlock_tls_handshakes_total{result=\"ok\"}")
             .await,
-        1.0
+        connections
     );
     assert_eq!(airlock.metric("airlock_cert_cache_misses_total").await, 1.0);
+    let hits = airlock.metric("airlock_cert_cache_hits_total").await;
+    assert_eq!(hits, connections - 1.0);
     assert_eq!(
         airlock
             .metric("airlock_upstream_duration_seconds_count")
@@ -344,7 +350,10 @@ async fn metrics_follow_the_traffic() {
             "sts",
         )
         .await;
-    assert_eq!(airlock.metric("airlock_cert_cache_hits_total").await, 1.0);
+    assert_eq!(
+        airlock.metric("airlock_cert_cache_hits_total").await,
+        hits + 1.0
+    );
     assert_eq!(airlock.metric("airlock_cert_cache_misses_total").await, 1.0);
 
     let (status, ready) = airlock.control_get("/readyz").await;
