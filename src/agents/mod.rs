@@ -21,6 +21,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+pub mod google;
+
 /// Prefix of every Airlock access key id: never confused with AWS's `AKIA`/`ASIA` keys.
 pub const KEY_ID_PREFIX: &str = "AIRL";
 const KEY_ID_RANDOM_CHARS: usize = 16;
@@ -116,14 +118,26 @@ impl ServerKey {
 
     /// The secret for `access_key_id`.
     pub fn secret(&self, access_key_id: &str) -> Secret {
+        let digest = self.mac(DERIVATION_LABEL, &[access_key_id.as_bytes()]);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(digest);
+        Secret(encoded[..SECRET_LEN].to_string())
+    }
+
+    /// `HMAC-SHA256(key, label ‖ parts…)`: every value derived from the key has its own label.
+    pub fn mac(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
-        mac.update(DERIVATION_LABEL);
-        mac.update(access_key_id.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(digest);
-        Secret(encoded[..SECRET_LEN].to_string())
+        mac.update(label);
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The Google token of `kind` for the agent holding `access_key_id`.
+    pub fn google_token(&self, kind: google::TokenKind, access_key_id: &str) -> Secret {
+        Secret(google::issue(self, kind, access_key_id))
     }
 }
 
@@ -350,6 +364,27 @@ impl Directory {
         let agent = Arc::clone(self.registry.load().by_access_key(access_key_id)?);
         let secret = self.key.secret(access_key_id);
         Some((agent, secret))
+    }
+
+    /// The agent a Google bearer token was issued to, and its kind. A token whose key id
+    /// names no agent (rotated, removed) fails like a forged one.
+    pub fn google_token(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<(Arc<Agent>, google::TokenKind), google::TokenError> {
+        let presented = google::parse(token)?;
+        let kind = presented.verify(&self.key, now)?;
+        let registry = self.registry.load();
+        let agent = registry
+            .by_access_key(presented.key_id)
+            .ok_or(google::TokenError::UnknownKey)?;
+        Ok((Arc::clone(agent), kind))
+    }
+
+    /// Issue a Google token of `kind` to `agent` (the token endpoint's access tokens).
+    pub fn issue_google(&self, agent: &Agent, kind: google::TokenKind) -> Secret {
+        self.key.google_token(kind, &agent.access_key_id)
     }
 
     pub fn len(&self) -> usize {
