@@ -14,7 +14,8 @@
 //! | forward      | to the upstream, hop-by-hop headers dropped; streams both ways     |
 //! | record       | the one place each outcome is logged, counted and audited          |
 //!
-//! The cloud was decided once, when the CONNECT host was accepted ([`ConnCtx::cloud`]);
+//! The cloud was decided once, when the CONNECT host was accepted ([`ConnCtx::cloud`]),
+//! and what the host says to its phases parsed then too ([`ConnCtx::aws_host`]);
 //! [`Pipeline::handle`] picks that cloud's [`CloudPlug`] and `Pipeline::run` calls its
 //! phases in order, never asking which cloud it runs. Each phase returns
 //! `Result<_, Refusal>` (cloud-neutral), and a refusal at any phase ends in `record` like a
@@ -43,6 +44,7 @@ use super::upstream::Upstream;
 use crate::agents::{Agent, Directory};
 use crate::approvals::{Approval, Approvals, Held, unix_now};
 use crate::audit::AuditLog;
+use crate::cloud::aws::ApiHost;
 use crate::cloud::aws::errors::ErrorShape;
 use crate::cloud::{Classification, Cloud};
 use crate::credentials::Broker;
@@ -60,6 +62,10 @@ pub struct ConnCtx {
     pub cloud: Cloud,
     /// `host` as a metric label (capped: `other` past the limit), chosen once.
     pub metric_host: String,
+    /// What `host` says to AWS's phases (endpoint, S3 addressing), parsed once; AWS
+    /// connections only. Every request names `host` (phase `parse`), so it holds for
+    /// each of them.
+    pub aws_host: Option<ApiHost>,
     /// `host` as an authority and a header value, built once per connection.
     pub authority: Authority,
     pub host_header: HeaderValue,
@@ -201,7 +207,7 @@ impl Pipeline {
         exchange.agent = Some(Arc::clone(P::agent(&identity)));
         let body = plug.read_body(&parts, body, &identity).await?;
 
-        let classification = plug.classify(&view(&parts, host, body.bytes()));
+        let classification = plug.classify(&view(&parts, host, body.bytes()), conn);
         if let Some(call) = classification.call() {
             exchange.style = plug.style_for(call, exchange.style);
         }
