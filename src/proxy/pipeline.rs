@@ -274,6 +274,7 @@ impl Pipeline {
             let outcome = match &approval {
                 Ok(Held::Go(_)) => "go",
                 Ok(Held::Pending(_)) => "pending",
+                Ok(Held::Used(_)) => "used",
                 Ok(Held::Denied(_)) => "denied",
                 Ok(Held::Expired(_)) => "expired",
                 Err(_) => "error",
@@ -548,11 +549,15 @@ pub const REASON_HEADER: &str = "x-airlock-reason";
 const MAX_REASON: usize = 1000;
 
 /// How a held call ends, as the agent hears it: go on, or a refusal that says what is
-/// pending and how to wait, who denied and why, or that it expired.
+/// pending and how to wait, that an identical call used the grant, who denied and why, or
+/// that it expired.
 fn held(outcome: Result<Held, crate::approvals::VoteError>) -> Result<Approval, Refusal> {
     match outcome {
         Ok(Held::Go(approval)) => Ok(approval),
         Ok(Held::Pending(approval)) => Err(Refusal::Pending {
+            approval: Box::new(approval),
+        }),
+        Ok(Held::Used(approval)) => Err(Refusal::Used {
             approval: Box::new(approval),
         }),
         Ok(Held::Denied(approval)) => Err(Refusal::Rejected {
