@@ -1,6 +1,8 @@
-//! The classifier on the request path: typical JSON, query and REST requests, and the
-//! one-time catalog load, for AWS and Google (`-- gcp` runs only Google's: a REST call,
-//! a batch of 10, the catalog load). Figures in BENCHMARKS.md.
+//! The classifier on the request path: typical JSON, query and REST requests (with the
+//! host parsed per request, as `airlock explain` does, and once per connection, as the
+//! proxy does), the error-shape guess, and the one-time catalog load, for AWS and Google
+//! (`-- gcp` runs only Google's: a REST call, a batch of 10, the catalog load). Figures in
+//! BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -78,7 +80,20 @@ fn bench(c: &mut Criterion) {
             "{name} did not classify"
         );
         c.bench_function(name, |b| b.iter(|| aws::classify(black_box(&req.view()))));
+        // As the proxy classifies: the host parsed once per connection, not per request.
+        let host = aws::ApiHost::parse(&req.host);
+        c.bench_function(&format!("{name}_host_parsed_once"), |b| {
+            b.iter(|| aws::classify_at(&host, black_box(&req.view())))
+        });
     }
+    // The error shape of a request not yet classified (the proxy guesses one per request).
+    let s3 = aws::ApiHost::parse(&rest.host);
+    c.bench_function("error_shape_guess_s3_put", |b| {
+        b.iter(|| aws::errors::ErrorShape::guess(black_box(&rest.view()), &s3))
+    });
+    c.bench_function("aws_host_parse_s3", |b| {
+        b.iter(|| aws::ApiHost::parse(black_box(&rest.host)))
+    });
 }
 
 /// SigV4 verification of a small signed request (issue 4 target: ≤ 10 µs).

@@ -114,7 +114,7 @@ impl Metrics {
             approval_decision_seconds,
             held_calls_total: counter_vec(
                 "airlock_held_calls_total",
-                "Calls held for approval, by how the hold ended (go, pending, denied, expired).",
+                "Calls held for approval, by how the hold ended (go, pending, used, denied, expired).",
                 &["outcome"],
             )?,
             approval_votes_total: counter_vec(

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use support::signing::{auth_headers, raw_get};
 use support::upstream;
@@ -212,6 +212,60 @@ async fn http2_authority_must_name_the_connect_host() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// What the CONNECT host says (here: S3, bucket `bucket-a`) is parsed once per connection
+/// and read for every request on it. That holds because every request must name that
+/// host: on one HTTP/2 connection, a request for another bucket is refused before it is
+/// classified (in the connection's error shape, S3's XML), and the connection goes on
+/// serving its own bucket, whose calls are classified as its.
+#[tokio::test(flavor = "multi_thread")]
+async fn on_one_connection_another_bucket_is_refused_and_its_own_bucket_is_classified_as_its() {
+    let (_pki, airlock) = started("").await;
+    let mut sender = support::h2_through(&airlock, "bucket-a.s3.amazonaws.com").await;
+    let request = |url: &str| {
+        let signed = airlock.signed(reqwest::Client::new().get(url), "s3");
+        let mut request = hyper::Request::get(url);
+        for (name, value) in signed.headers() {
+            request = request.header(name, value);
+        }
+        request.body(Empty::<Bytes>::new()).unwrap()
+    };
+    let response = sender
+        .send_request(request("https://bucket-b.s3.amazonaws.com/q1.csv"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 421);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("<Code>HostMismatch</Code>")
+            && body.contains("is for `bucket-b.s3.amazonaws.com` but this connection was opened (CONNECT) for `bucket-a.s3.amazonaws.com`"),
+        "{body}"
+    );
+    for url in [
+        "https://bucket-a.s3.amazonaws.com/q1.csv",
+        "https://bucket-a.s3.amazonaws.com:443/q2.csv",
+    ] {
+        let response = sender.send_request(request(url)).await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+    }
+    let audit = std::fs::read_to_string(airlock.dir.path().join("audit/audit.jsonl")).unwrap();
+    let resources: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"] == "allowed")
+        .map(|r| r["resources"].clone())
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            serde_json::json!(["arn:aws:s3:::bucket-a/q1.csv"]),
+            serde_json::json!(["arn:aws:s3:::bucket-a/q2.csv"]),
+        ],
+        "{audit}"
+    );
+    assert!(!audit.contains("bucket-b"), "{audit}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

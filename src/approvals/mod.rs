@@ -121,6 +121,9 @@ pub enum Held {
     Go(Approval),
     /// Still pending when the hold ran out.
     Pending(Approval),
+    /// Approved, but its grant went to an identical call held on the same approval (one
+    /// approval forwards one call): this one is not forwarded, and its retry asks anew.
+    Used(Approval),
     Denied(Approval),
     Expired(Approval),
 }
@@ -399,9 +402,14 @@ impl Approvals {
                     let id = approval.id.clone();
                     return if self.blocking(move |s| s.consume(&id, unix_now())).await? {
                         Ok(Held::Go(approval))
+                    } else if approval.expires_at <= unix_now() {
+                        // Approved in its last moment, and expired before this call took it.
+                        Ok(Held::Expired(approval))
                     } else {
                         // Another request with the same fingerprint used the grant first.
-                        Ok(Held::Pending(approval))
+                        // (Not "pending": the approval is decided, and waiting on it again
+                        // would never let this call through.)
+                        Ok(Held::Used(approval))
                     };
                 }
                 State::Denied => return Ok(Held::Denied(approval)),

@@ -27,6 +27,7 @@ use super::pipeline::ConnCtx;
 use super::plug::{BodyFailure, BodyVerdict, CloudPlug, RequestBody, Signed, view};
 use super::refusal::{AuthKind, CloudError, Refusal, Style};
 use crate::agents::{Agent, Directory, KEY_ID_PREFIX, Secret};
+use crate::cloud::aws::ApiHost;
 use crate::cloud::aws::body::{BodyError, BoxError, checked_sha256, resigned_chunks};
 use crate::cloud::aws::chunked::{Chain, ChunkError, ChunkResigner};
 use crate::cloud::aws::errors::ErrorShape;
@@ -48,7 +49,11 @@ impl CloudPlug for Aws {
     type Verified = Verified;
 
     fn style(&self, parts: &Parts, conn: &ConnCtx) -> Style {
-        Style::Aws(ErrorShape::guess(&view(parts, &conn.host, &[])))
+        let view = view(parts, &conn.host, &[]);
+        Style::Aws(match &conn.aws_host {
+            Some(host) => ErrorShape::guess(&view, host),
+            None => ErrorShape::guess(&view, &ApiHost::parse(&conn.host)),
+        })
     }
 
     fn style_for(&self, call: &Call, _guessed: Style) -> Style {
@@ -79,8 +84,11 @@ impl CloudPlug for Aws {
         .await
     }
 
-    fn classify(&self, view: &RequestView<'_>) -> Classification {
-        crate::cloud::aws::classify(view)
+    fn classify(&self, view: &RequestView<'_>, conn: &ConnCtx) -> Classification {
+        match &conn.aws_host {
+            Some(host) => crate::cloud::aws::classify_at(host, view),
+            None => crate::cloud::aws::classify(view),
+        }
     }
 
     fn authenticate(

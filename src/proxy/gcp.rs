@@ -75,7 +75,7 @@ impl CloudPlug for Gcp {
         match *identity {}
     }
 
-    fn classify(&self, view: &RequestView<'_>) -> Classification {
+    fn classify(&self, view: &RequestView<'_>, _conn: &ConnCtx) -> Classification {
         crate::cloud::gcp::classify(view)
     }
 

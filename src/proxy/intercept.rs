@@ -17,6 +17,8 @@ use tokio_rustls::server::TlsStream;
 
 use super::pipeline::ConnCtx;
 use super::{ConnGuard, Proxy};
+use crate::cloud::Cloud;
+use crate::cloud::aws::ApiHost;
 
 /// An idle HTTP/2 agent connection is PINGed this often, and dropped if the PING goes
 /// unanswered for `H2_PING_TIMEOUT`. (Idle HTTP/1.1 connections close after
@@ -80,12 +82,15 @@ impl Proxy {
             return; // unreachable: HostPolicy admitted only DNS names
         };
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        // Everything the host says is worked out here, once for all its requests.
+        let cloud = Cloud::for_host(&host);
         let conn = Arc::new(ConnCtx {
             id: self.next_id(),
             peer,
             scheme: self.pipeline.upstream().scheme_for(&host),
-            cloud: crate::cloud::Cloud::for_host(&host),
+            cloud,
             metric_host: self.metrics.host_label(&host).to_string(),
+            aws_host: (cloud == Cloud::Aws).then(|| ApiHost::parse(&host)),
             host,
             authority,
             host_header,

@@ -14,7 +14,8 @@
 //! | forward      | to the upstream, hop-by-hop headers dropped; streams both ways     |
 //! | record       | the one place each outcome is logged, counted and audited          |
 //!
-//! The cloud was decided once, when the CONNECT host was accepted ([`ConnCtx::cloud`]);
+//! The cloud was decided once, when the CONNECT host was accepted ([`ConnCtx::cloud`]),
+//! and what the host says to its phases parsed then too ([`ConnCtx::aws_host`]);
 //! [`Pipeline::handle`] picks that cloud's [`CloudPlug`] and `Pipeline::run` calls its
 //! phases in order, never asking which cloud it runs. Each phase returns
 //! `Result<_, Refusal>` (cloud-neutral), and a refusal at any phase ends in `record` like a
@@ -43,6 +44,7 @@ use super::upstream::Upstream;
 use crate::agents::{Agent, Directory};
 use crate::approvals::{Approval, Approvals, Held, unix_now};
 use crate::audit::AuditLog;
+use crate::cloud::aws::ApiHost;
 use crate::cloud::aws::errors::ErrorShape;
 use crate::cloud::{Classification, Cloud};
 use crate::credentials::Broker;
@@ -60,6 +62,10 @@ pub struct ConnCtx {
     pub cloud: Cloud,
     /// `host` as a metric label (capped: `other` past the limit), chosen once.
     pub metric_host: String,
+    /// What `host` says to AWS's phases (endpoint, S3 addressing), parsed once; AWS
+    /// connections only. Every request names `host` (phase `parse`), so it holds for
+    /// each of them.
+    pub aws_host: Option<ApiHost>,
     /// `host` as an authority and a header value, built once per connection.
     pub authority: Authority,
     pub host_header: HeaderValue,
@@ -201,7 +207,7 @@ impl Pipeline {
         exchange.agent = Some(Arc::clone(P::agent(&identity)));
         let body = plug.read_body(&parts, body, &identity).await?;
 
-        let classification = plug.classify(&view(&parts, host, body.bytes()));
+        let classification = plug.classify(&view(&parts, host, body.bytes()), conn);
         if let Some(call) = classification.call() {
             exchange.style = plug.style_for(call, exchange.style);
         }
@@ -268,6 +274,7 @@ impl Pipeline {
             let outcome = match &approval {
                 Ok(Held::Go(_)) => "go",
                 Ok(Held::Pending(_)) => "pending",
+                Ok(Held::Used(_)) => "used",
                 Ok(Held::Denied(_)) => "denied",
                 Ok(Held::Expired(_)) => "expired",
                 Err(_) => "error",
@@ -542,11 +549,15 @@ pub const REASON_HEADER: &str = "x-airlock-reason";
 const MAX_REASON: usize = 1000;
 
 /// How a held call ends, as the agent hears it: go on, or a refusal that says what is
-/// pending and how to wait, who denied and why, or that it expired.
+/// pending and how to wait, that an identical call used the grant, who denied and why, or
+/// that it expired.
 fn held(outcome: Result<Held, crate::approvals::VoteError>) -> Result<Approval, Refusal> {
     match outcome {
         Ok(Held::Go(approval)) => Ok(approval),
         Ok(Held::Pending(approval)) => Err(Refusal::Pending {
+            approval: Box::new(approval),
+        }),
+        Ok(Held::Used(approval)) => Err(Refusal::Used {
             approval: Box::new(approval),
         }),
         Ok(Held::Denied(approval)) => Err(Refusal::Rejected {

@@ -109,8 +109,8 @@ pub trait CloudPlug: Send + Sync {
         identity: &Self::Identity,
     ) -> impl Future<Output = Result<RequestBody, Refusal>> + Send;
 
-    /// Phase `classify` (pure).
-    fn classify(&self, view: &RequestView<'_>) -> Classification;
+    /// Phase `classify` (pure), with what the connection's host says (parsed once).
+    fn classify(&self, view: &RequestView<'_>, conn: &ConnCtx) -> Classification;
 
     /// Phase `authenticate`.
     fn authenticate(

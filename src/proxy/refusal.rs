@@ -99,6 +99,14 @@ pub enum Refusal {
         groups = .approval.groups.join(" or "),
     )]
     Pending { approval: Box<Approval> },
+    /// The approval was granted, and its one use went to an identical call held with this
+    /// one. Said as such: "pending" about a decided approval sends the agent's developer
+    /// to wait on an approval that will never let this call through.
+    #[error(
+        "This call needs approval (rule `{}`).{} Approval {} was granted, but an identical call waiting on it went through first, and one approval lets one call through: this call was not forwarded. Run it again to ask for a new approval.",
+        .approval.rule, suffix(" ", &.approval.message), .approval.id
+    )]
+    Used { approval: Box<Approval> },
     /// Reviewers denied the call.
     #[error("Approval {} for this call was denied by {}.", .approval.id, denials(approval))]
     Rejected { approval: Box<Approval> },
@@ -194,6 +202,7 @@ impl Refusal {
             }
             Refusal::Denied { .. } => s(StatusCode::FORBIDDEN, "AccessDenied", "DENIED_BY_RULE"),
             Refusal::Pending { .. } => s(StatusCode::FORBIDDEN, "AccessDenied", "APPROVAL_PENDING"),
+            Refusal::Used { .. } => s(StatusCode::FORBIDDEN, "AccessDenied", "APPROVAL_USED"),
             Refusal::Rejected { .. } => s(StatusCode::FORBIDDEN, "AccessDenied", "APPROVAL_DENIED"),
             Refusal::Expired { .. } => s(StatusCode::FORBIDDEN, "AccessDenied", "APPROVAL_EXPIRED"),
             Refusal::AuditUnavailable => s(
@@ -252,6 +261,7 @@ impl Refusal {
             | Refusal::Invalid(_)
             | Refusal::Denied { .. }
             | Refusal::Pending { .. }
+            | Refusal::Used { .. }
             | Refusal::Rejected { .. }
             | Refusal::Expired { .. } => Origin::Client,
             Refusal::UpstreamConnect { .. }
@@ -274,6 +284,7 @@ impl Refusal {
     pub fn approval(&self) -> Option<&Approval> {
         match self {
             Refusal::Pending { approval }
+            | Refusal::Used { approval }
             | Refusal::Rejected { approval }
             | Refusal::Expired { approval } => Some(approval),
             _ => None,

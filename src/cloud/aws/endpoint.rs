@@ -13,6 +13,9 @@
 //! points (`name-acct.s3-object-lambda.region…`) and interface VPC endpoints
 //! (`[bucket.]bucket.vpce-id.s3.region.vpce.amazonaws.com`, `accesspoint.…`, `control.…`).
 //!
+//! The proxy parses its connection's host once ([`ApiHost`], kept beside the connection);
+//! `airlock explain` parses each request's.
+//!
 //! An S3 host this module does not fully understand (an unknown label beside the S3
 //! label, a website endpoint, an accelerate host without a bucket) is
 //! [`S3Addressing::Unsupported`] with the reason: reading its path as if it were another
@@ -29,53 +32,145 @@ const PARTITIONS: &[(&str, &str)] = &[
 
 /// How an S3 request names its bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum S3Addressing<'h> {
+pub enum S3Addressing {
     /// `s3.region.amazonaws.com/bucket/key`.
     PathStyle,
     /// `bucket.s3.region.amazonaws.com/key`.
-    VirtualHosted { bucket: &'h str },
+    VirtualHosted { bucket: String },
     /// `name-account.s3-accesspoint.region.amazonaws.com/key`.
-    AccessPoint { alias: &'h str },
+    AccessPoint { alias: String },
     /// `bucket--azid--x-s3.s3express-azid.region.amazonaws.com/key`.
-    Directory { bucket: &'h str },
+    Directory { bucket: String },
     /// `alias.mrap.accesspoint.s3-global.amazonaws.com/key` (SigV4a).
-    MultiRegion { alias: &'h str },
+    MultiRegion { alias: String },
     /// `account.s3-control.region.amazonaws.com`.
     Control,
     /// `s3express-control.region.amazonaws.com` (directory buckets' control plane).
     ExpressControl,
     /// `name-account.s3-object-lambda.region.amazonaws.com/key` (an Object Lambda access
     /// point), also the host of `WriteGetObjectResponse` (`route.s3-object-lambda…`).
-    ObjectLambda { alias: &'h str },
+    ObjectLambda { alias: String },
     /// An S3 host whose form is not understood: why.
     Unsupported(&'static str),
 }
 
+/// An AWS host name, parsed once: what every request to it shares. The proxy makes one
+/// per intercepted connection (its CONNECT host, the only host its requests may name);
+/// `airlock explain` one per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint<'h> {
-    pub partition: &'static str,
-    pub region: Option<&'h str>,
-    /// Labels that may name the service's endpoint prefix (region, variant markers and
-    /// account removed), outermost first: `runtime.sagemaker.us-east-1…` → `[runtime, sagemaker]`.
-    pub labels: Vec<&'h str>,
-    /// A 12-digit account named by the host.
-    pub account: Option<&'h str>,
-    pub fips: bool,
-    pub dualstack: bool,
-    pub s3: Option<S3Addressing<'h>>,
+pub struct ApiHost {
+    name: String,
+    /// `None`: not under an AWS partition domain.
+    endpoint: Option<Endpoint>,
 }
 
-impl<'h> Endpoint<'h> {
+impl ApiHost {
+    /// Parse `name` (lower-case, no port).
+    pub fn parse(name: &str) -> ApiHost {
+        ApiHost {
+            name: name.to_string(),
+            endpoint: Endpoint::parse(name),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        self.endpoint.as_ref()
+    }
+
+    /// An S3 host (of any form, understood or not).
+    pub fn is_s3(&self) -> bool {
+        self.endpoint.as_ref().is_some_and(|e| e.s3.is_some())
+    }
+
+    /// These facts if they are `host`'s; else `host` parsed afresh. Facts are only ever
+    /// read for the host a request is classified under, never another's.
+    pub fn for_host(&self, host: &str) -> std::borrow::Cow<'_, ApiHost> {
+        if self.name == host {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            std::borrow::Cow::Owned(ApiHost::parse(host))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub partition: &'static str,
+    pub region: Option<String>,
+    /// Labels that may name the service's endpoint prefix (region, variant markers and
+    /// account removed), outermost first: `runtime.sagemaker.us-east-1…` → `[runtime, sagemaker]`.
+    pub labels: Vec<String>,
+    /// A 12-digit account named by the host.
+    pub account: Option<String>,
+    pub fips: bool,
+    pub dualstack: bool,
+    pub s3: Option<S3Addressing>,
+    /// [`Endpoint::prefix_candidates`], computed with the parse (the classifier reads
+    /// them several times per request).
+    prefixes: Vec<String>,
+}
+
+impl Endpoint {
     /// Parse an AWS API host (lower-case, no port). `None` if it is not under an AWS
     /// partition domain.
-    pub fn parse(host: &'h str) -> Option<Endpoint<'h>> {
+    pub fn parse(host: &str) -> Option<Endpoint> {
+        let mut endpoint = Borrowed::parse(host)?;
+        let labels = std::mem::take(&mut endpoint.labels);
+        let prefixes = prefix_candidates(&labels);
+        Some(Endpoint {
+            partition: endpoint.partition,
+            region: endpoint.region.map(str::to_string),
+            labels: labels.into_iter().map(str::to_string).collect(),
+            account: endpoint.account.map(str::to_string),
+            fips: endpoint.fips,
+            dualstack: endpoint.dualstack,
+            s3: endpoint.s3,
+            prefixes,
+        })
+    }
+
+    /// Candidate endpoint prefixes, most specific first: `a.b.c` → `a.b.c`, `b.c`, `c`, `a.b`, `a`…
+    pub fn prefix_candidates(&self) -> &[String] {
+        &self.prefixes
+    }
+}
+
+/// Candidate endpoint prefixes of `labels`, most specific first.
+fn prefix_candidates(labels: &[&str]) -> Vec<String> {
+    let n = labels.len();
+    let mut out = Vec::new();
+    for start in 0..n {
+        for end in (start + 1..=n).rev() {
+            out.push(labels[start..end].join("."));
+        }
+    }
+    out
+}
+
+/// An [`Endpoint`] as parsed, borrowing the host's labels.
+struct Borrowed<'h> {
+    partition: &'static str,
+    region: Option<&'h str>,
+    labels: Vec<&'h str>,
+    account: Option<&'h str>,
+    fips: bool,
+    dualstack: bool,
+    s3: Option<S3Addressing>,
+}
+
+impl<'h> Borrowed<'h> {
+    fn parse(host: &'h str) -> Option<Borrowed<'h>> {
         let (rest, mut partition) = PARTITIONS.iter().find_map(|(suffix, partition)| {
             let rest = host.strip_suffix(suffix)?.strip_suffix('.')?;
             Some((rest, *partition))
         })?;
         let dualstack_domain = host.ends_with(".api.aws");
         let all: Vec<&str> = rest.split('.').collect();
-        let mut endpoint = Endpoint {
+        let mut endpoint = Borrowed {
             partition,
             region: None,
             labels: Vec::new(),
@@ -122,22 +217,10 @@ impl<'h> Endpoint<'h> {
         endpoint.partition = partition;
         Some(endpoint)
     }
-
-    /// Candidate endpoint prefixes, most specific first: `a.b.c` → `a.b.c`, `b.c`, `c`, `a.b`, `a`…
-    pub fn prefix_candidates(&self) -> Vec<String> {
-        let n = self.labels.len();
-        let mut out = Vec::new();
-        for start in 0..n {
-            for end in (start + 1..=n).rev() {
-                out.push(self.labels[start..end].join("."));
-            }
-        }
-        out
-    }
 }
 
 struct S3Parse<'h> {
-    addressing: S3Addressing<'h>,
+    addressing: S3Addressing,
     account: Option<&'h str>,
     region: Option<&'h str>,
     fips: bool,
@@ -209,7 +292,12 @@ fn s3_addressing<'h>(rest: &'h str, labels: &[&'h str]) -> Option<S3Parse<'h>> {
     let joined_before = || -> Option<&'h str> { (offset > 0).then(|| &rest[..offset - 1]) };
     let (addressing, account) = match (vpce_kind, marker) {
         (Some("bucket"), _) => match joined_before() {
-            Some(bucket) => (S3Addressing::VirtualHosted { bucket }, None),
+            Some(bucket) => (
+                S3Addressing::VirtualHosted {
+                    bucket: bucket.into(),
+                },
+                None,
+            ),
             None => (S3Addressing::PathStyle, None),
         },
         (Some("accesspoint"), _) => {
@@ -219,7 +307,12 @@ fn s3_addressing<'h>(rest: &'h str, labels: &[&'h str]) -> Option<S3Parse<'h>> {
                 ));
             };
             let account = alias.rsplit('-').next().filter(|a| is_account(a));
-            (S3Addressing::AccessPoint { alias }, account)
+            (
+                S3Addressing::AccessPoint {
+                    alias: alias.into(),
+                },
+                account,
+            )
         }
         (Some("control"), _) => (
             S3Addressing::Control,
@@ -238,7 +331,12 @@ fn s3_addressing<'h>(rest: &'h str, labels: &[&'h str]) -> Option<S3Parse<'h>> {
         (None, "s3-accesspoint" | "s3-accesspoint-fips") => {
             let alias = joined_before()?;
             let account = alias.rsplit('-').next().filter(|a| is_account(a));
-            (S3Addressing::AccessPoint { alias }, account)
+            (
+                S3Addressing::AccessPoint {
+                    alias: alias.into(),
+                },
+                account,
+            )
         }
         (None, "s3-object-lambda" | "s3-object-lambda-fips") => {
             let Some(alias) = joined_before() else {
@@ -247,16 +345,31 @@ fn s3_addressing<'h>(rest: &'h str, labels: &[&'h str]) -> Option<S3Parse<'h>> {
                 ));
             };
             let account = alias.rsplit('-').next().filter(|a| is_account(a));
-            (S3Addressing::ObjectLambda { alias }, account)
+            (
+                S3Addressing::ObjectLambda {
+                    alias: alias.into(),
+                },
+                account,
+            )
         }
         (None, "s3-global") => {
             // alias.mrap.accesspoint.s3-global
             let alias = before.first().copied()?;
-            (S3Addressing::MultiRegion { alias }, None)
+            (
+                S3Addressing::MultiRegion {
+                    alias: alias.into(),
+                },
+                None,
+            )
         }
         (None, "s3-accelerate") => match joined_before() {
             // Transfer Acceleration is virtual-hosted only; the region is the scope's.
-            Some(bucket) => (S3Addressing::VirtualHosted { bucket }, None),
+            Some(bucket) => (
+                S3Addressing::VirtualHosted {
+                    bucket: bucket.into(),
+                },
+                None,
+            ),
             None => {
                 return Some(unsupported(
                     "an S3 Transfer Acceleration host must name the bucket (`bucket.s3-accelerate…`)",
@@ -264,11 +377,21 @@ fn s3_addressing<'h>(rest: &'h str, labels: &[&'h str]) -> Option<S3Parse<'h>> {
             }
         },
         (None, m) if m.starts_with("s3express") => match joined_before() {
-            Some(bucket) => (S3Addressing::Directory { bucket }, None),
+            Some(bucket) => (
+                S3Addressing::Directory {
+                    bucket: bucket.into(),
+                },
+                None,
+            ),
             None => (S3Addressing::PathStyle, None),
         },
         _ => match joined_before() {
-            Some(bucket) => (S3Addressing::VirtualHosted { bucket }, None),
+            Some(bucket) => (
+                S3Addressing::VirtualHosted {
+                    bucket: bucket.into(),
+                },
+                None,
+            ),
             None => (S3Addressing::PathStyle, None),
         },
     };
@@ -332,7 +455,7 @@ pub fn is_account(label: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn s3(host: &str) -> Option<S3Addressing<'_>> {
+    fn s3(host: &str) -> Option<S3Addressing> {
         Endpoint::parse(host).and_then(|e| e.s3)
     }
 
@@ -346,7 +469,7 @@ mod tests {
             assert_eq!(
                 e.s3,
                 Some(S3Addressing::VirtualHosted {
-                    bucket: "my.bucket"
+                    bucket: "my.bucket".into()
                 })
             );
             assert_eq!(e.region, None, "the region is the signature scope's");
@@ -381,12 +504,12 @@ mod tests {
     fn interface_endpoints_and_legacy_forms() {
         let e = Endpoint::parse("bucket.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com").unwrap();
         assert_eq!(
-            (e.s3, e.region),
+            (e.s3, e.region.as_deref()),
             (Some(S3Addressing::PathStyle), Some("eu-west-1"))
         );
         assert_eq!(
             s3("b.bucket.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com"),
-            Some(S3Addressing::VirtualHosted { bucket: "b" })
+            Some(S3Addressing::VirtualHosted { bucket: "b".into() })
         );
         assert_eq!(
             s3("control.vpce-1a2b-3c4d.s3.eu-west-1.vpce.amazonaws.com"),
@@ -394,16 +517,16 @@ mod tests {
         );
         let e = Endpoint::parse("b.s3-external-1.amazonaws.com").unwrap();
         assert_eq!(
-            (e.s3, e.region),
+            (e.s3, e.region.as_deref()),
             (
-                Some(S3Addressing::VirtualHosted { bucket: "b" }),
+                Some(S3Addressing::VirtualHosted { bucket: "b".into() }),
                 Some("us-east-1")
             )
         );
         assert_eq!(
             s3("ap-123456789012.s3-object-lambda.us-east-1.amazonaws.com"),
             Some(S3Addressing::ObjectLambda {
-                alias: "ap-123456789012"
+                alias: "ap-123456789012".into()
             })
         );
     }
@@ -419,5 +542,28 @@ mod tests {
         assert_eq!(cell_of("ingest-cell"), None);
         assert_eq!(cell_of("-cell1"), None);
         assert_eq!(cell_of("a-cellx"), None);
+    }
+}
+
+#[cfg(test)]
+mod api_host_tests {
+    use super::*;
+
+    #[test]
+    fn facts_are_read_for_their_own_host_only() {
+        let s3 = ApiHost::parse("b.s3.us-east-1.amazonaws.com");
+        assert!(s3.is_s3());
+        assert!(matches!(
+            s3.for_host("b.s3.us-east-1.amazonaws.com"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // Another host (a request naming one the connection was not opened for): parsed
+        // afresh, never answered with the connection's facts.
+        let other = s3.for_host("iam.amazonaws.com");
+        assert!(matches!(other, std::borrow::Cow::Owned(_)));
+        assert_eq!(other.name(), "iam.amazonaws.com");
+        assert!(!other.is_s3());
+        assert_eq!(other.endpoint().unwrap().labels, ["iam"]);
+        assert_eq!(ApiHost::parse("example.com").endpoint(), None);
     }
 }

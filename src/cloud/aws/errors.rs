@@ -13,6 +13,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 
+use super::endpoint::ApiHost;
 use crate::cloud::RequestView;
 
 /// How an error must be shaped for a client to read it.
@@ -40,8 +41,11 @@ impl ErrorShape {
     }
 
     /// From the request alone (when it could not be classified): the same markers the
-    /// classifier reads, and S3 (the REST-XML API agents use most) by its host.
-    pub fn guess(request: &RequestView<'_>) -> ErrorShape {
+    /// classifier reads, and S3 (the REST-XML API agents use most) by its host, whose
+    /// facts the caller parsed (the proxy once per connection; another host than the
+    /// request's is parsed afresh).
+    pub fn guess(request: &RequestView<'_>, host: &ApiHost) -> ErrorShape {
+        let host = host.for_host(request.host);
         let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
         if header("smithy-protocol") == Some("rpc-v2-cbor") {
             ErrorShape::Cbor
@@ -54,12 +58,12 @@ impl ErrorShape {
                 .query()
                 .is_some_and(|q| q.starts_with("Action=") || q.contains("&Action="))
         {
-            if request.host.starts_with("ec2.") || request.host.starts_with("ec2-") {
+            if host.name().starts_with("ec2.") || host.name().starts_with("ec2-") {
                 ErrorShape::Ec2
             } else {
                 ErrorShape::Query
             }
-        } else if super::endpoint::Endpoint::parse(request.host).is_some_and(|e| e.s3.is_some()) {
+        } else if host.is_s3() {
             ErrorShape::RestXml
         } else {
             ErrorShape::RestJson

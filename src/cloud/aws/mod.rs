@@ -36,15 +36,30 @@ use serde_json::{Map, Value};
 
 use self::catalog::{Catalog, Operation, Service, catalog};
 use self::coding::CodedBody;
+pub use self::endpoint::ApiHost;
 use self::endpoint::{Endpoint, S3Addressing};
 use self::rest::{Query, RestMatch};
 use super::{Action, Call, Classification, Cloud, RequestView};
 
 pub use auth::{Algorithm, Auth, is_auth_param};
 
-/// Classify one AWS request.
+/// Classify one AWS request, parsing its host first (`airlock explain`, tests).
 pub fn classify(request: &RequestView<'_>) -> Classification {
-    match classify_inner(catalog(), request) {
+    classify_at(&ApiHost::parse(request.host), request)
+}
+
+/// Classify one AWS request with its host's facts parsed beforehand (the proxy's, once
+/// per connection). Facts for another host than the request's are not used: that
+/// request's host is parsed afresh.
+pub fn classify_at(host: &ApiHost, request: &RequestView<'_>) -> Classification {
+    let host = host.for_host(request.host);
+    let Some(endpoint) = host.endpoint() else {
+        return Classification::unknown(
+            Cloud::Aws,
+            format!("`{}` is not an AWS API host", request.host),
+        );
+    };
+    match classify_inner(catalog(), request, endpoint) {
         Ok(call) => Classification::Known(Box::new(call)),
         Err(reason) => Classification::unknown(Cloud::Aws, reason),
     }
@@ -58,17 +73,19 @@ struct Identified<'c> {
     params: Value,
 }
 
-fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Result<Call, String> {
-    let endpoint = Endpoint::parse(request.host)
-        .ok_or_else(|| format!("`{}` is not an AWS API host", request.host))?;
-    if let Some(S3Addressing::Unsupported(why)) = endpoint.s3 {
+fn classify_inner(
+    catalog: &'static Catalog,
+    request: &RequestView<'_>,
+    endpoint: &Endpoint,
+) -> Result<Call, String> {
+    if let Some(S3Addressing::Unsupported(why)) = &endpoint.s3 {
         return Err(format!("`{}`: {why}", request.host));
     }
     let query = Query::parse(request.uri.query());
     let auth = auth::parse(request.headers, request.uri.query());
-    let candidates = candidates(catalog, auth.as_ref(), &endpoint)?;
+    let candidates = candidates(catalog, auth.as_ref(), endpoint)?;
 
-    let identified = identify(catalog, &candidates, request, &endpoint, &query)?;
+    let identified = identify(catalog, &candidates, request, endpoint, &query)?;
     let Identified {
         service,
         operation,
@@ -85,9 +102,9 @@ fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Resul
                 .get("x-amz-region-set")
                 .and_then(|v| v.to_str().ok())
         })
-        .or(endpoint.region)
+        .or(endpoint.region.as_deref())
         .map(str::to_string);
-    let account = endpoint.account.map(str::to_string).or_else(|| {
+    let account = endpoint.account.clone().or_else(|| {
         params
             .get("AccountId")
             .and_then(Value::as_str)
@@ -105,7 +122,7 @@ fn classify_inner(catalog: &'static Catalog, request: &RequestView<'_>) -> Resul
         && operation.meta.host_prefix.is_none()
     {
         map.entry("Bucket")
-            .or_insert_with(|| Value::String((*alias).to_string()));
+            .or_insert_with(|| Value::String(alias.clone()));
     }
 
     let (action_names, actions) = actions_of(catalog, operation);
@@ -208,7 +225,7 @@ const SIGNING_ALIASES: &[(&str, &str)] = &[("s3-object-lambda", "s3"), ("s3expre
 fn candidates(
     catalog: &'static Catalog,
     auth: Option<&Auth<'_>>,
-    endpoint: &Endpoint<'_>,
+    endpoint: &Endpoint,
 ) -> Result<Vec<&'static Service>, String> {
     if let Some(service) = auth.and_then(|a| a.service) {
         let service = SIGNING_ALIASES
@@ -239,7 +256,7 @@ fn candidates(
     })
 }
 
-fn by_host(catalog: &'static Catalog, endpoint: &Endpoint<'_>) -> Option<Vec<&'static Service>> {
+fn by_host(catalog: &'static Catalog, endpoint: &Endpoint) -> Option<Vec<&'static Service>> {
     endpoint.prefix_candidates().iter().find_map(|prefix| {
         let found = catalog.by_endpoint_prefix(prefix);
         (!found.is_empty()).then(|| {
@@ -256,7 +273,7 @@ fn identify<'c>(
     catalog: &'c Catalog,
     candidates: &[&'c Service],
     request: &RequestView<'_>,
-    endpoint: &Endpoint<'_>,
+    endpoint: &Endpoint,
     query: &Query<'_>,
 ) -> Result<Identified<'c>, String> {
     let headers = request.headers;
@@ -530,7 +547,7 @@ fn pick<'c>(
     candidates: &[&'c Service],
     by_target: &[usize],
     catalog: &'c Catalog,
-    endpoint: &Endpoint<'_>,
+    endpoint: &Endpoint,
     target: &str,
     op: &str,
 ) -> Result<(&'c Service, &'c Operation), String> {
@@ -577,7 +594,7 @@ fn pick<'c>(
 }
 
 /// Whether the host names this API's endpoint prefix.
-fn on_host(endpoint: &Endpoint<'_>, service: &Service) -> bool {
+fn on_host(endpoint: &Endpoint, service: &Service) -> bool {
     endpoint
         .prefix_candidates()
         .contains(&service.meta.endpoint_prefix)
@@ -592,7 +609,7 @@ fn ids(services: &[&Service]) -> String {
 }
 
 /// S3 templates are path-style (`/{Bucket}/{Key+}`): put a host-named bucket back in front.
-fn s3_path(endpoint: &Endpoint<'_>, path: &str) -> String {
+fn s3_path(endpoint: &Endpoint, path: &str) -> String {
     match &endpoint.s3 {
         Some(
             S3Addressing::VirtualHosted { bucket }
@@ -612,7 +629,7 @@ fn from_rest<'c>(
     query: &Query<'_>,
     request: &RequestView<'_>,
     body: &CodedBody<'_>,
-    endpoint: &Endpoint<'_>,
+    endpoint: &Endpoint,
 ) -> Result<Identified<'c>, String> {
     let protocol = if service.speaks("rest-xml") {
         "rest-xml"
@@ -644,7 +661,7 @@ fn rest_params(
     query: &Query<'_>,
     request: &RequestView<'_>,
     body: &CodedBody<'_>,
-    endpoint: &Endpoint<'_>,
+    endpoint: &Endpoint,
     protocol: &str,
 ) -> Result<Value, String> {
     let meta = &operation.meta;
@@ -653,10 +670,10 @@ fn rest_params(
         let member = meta.labels.get(*label).map_or(*label, String::as_str);
         params.insert(member.to_string(), Value::String(value.clone()));
     }
-    if let (Some(prefix), Some(account)) = (&meta.host_prefix, endpoint.account)
+    if let (Some(prefix), Some(account)) = (&meta.host_prefix, &endpoint.account)
         && prefix.contains("{AccountId}")
     {
-        params.insert("AccountId".into(), Value::String(account.to_string()));
+        params.insert("AccountId".into(), Value::String(account.clone()));
     }
     for (key, value) in &query.pairs {
         if auth::is_auth_param(key) || key == "x-id" {
