@@ -322,7 +322,7 @@ impl GoogleBroker {
             .map_err(|e| help(&describe(&e)))?;
         match tokio::time::timeout(TIMEOUT, credentials.access_token()).await {
             Ok(Ok(token)) => Ok(Secret::new(token.token)),
-            Ok(Err(e)) => Err(help(&describe(&e))),
+            Ok(Err(e)) => Err(help(&describe_adc(&e))),
             Err(_) => Err(help(&format!("no token within {}s", TIMEOUT.as_secs()))),
         }
     }
@@ -360,6 +360,25 @@ fn google_error(status: reqwest::StatusCode, body: &[u8]) -> String {
             let first: String = first.chars().take(200).collect();
             format!("iamcredentials answered {status}: {first}")
         }
+    }
+}
+
+/// google-cloud-auth wraps a failure in layers of its `CredentialsError` (each adding "…
+/// but future attempts may succeed") and of gax errors: the cause under the innermost
+/// layer says what happened (a refused connection, a rejected refresh token); without
+/// one, that layer's own message does.
+fn describe_adc(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<google_cloud_auth::errors::CredentialsError>() {
+            innermost = e;
+        }
+        next = e.source();
+    }
+    match innermost.source() {
+        Some(cause) => describe(cause),
+        None => innermost.to_string(),
     }
 }
 
