@@ -4,7 +4,7 @@
 //!
 //! Sessions are named after the agent and carry `SourceIdentity` = agent and session tags
 //! `airlock-agent` / `airlock-owner`, so CloudTrail attributes every call. They are kept in
-//! the shared [`Cache`]: per agent, refreshed `refresh_before` ahead of expiry, fetched
+//! the shared `Cache`: per agent, refreshed `refresh_before` ahead of expiry, fetched
 //! single-flight (many concurrent requests of one agent make one AssumeRole call).
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@
 //! credentials, and a missing one fails each Google call (transiently, retry after
 //! fixing) instead of the whole proxy. The crate caches and refreshes that token itself.
 //!
-//! Tokens are kept in the shared [`Cache`]: per agent, reused only while the agent keeps
+//! Tokens are kept in the shared `Cache`: per agent, reused only while the agent keeps
 //! the same service account, refreshed `refresh_before` ahead of expiry, minted
 //! single-flight (many concurrent requests of one agent make one call).
 //!
@@ -276,9 +276,12 @@ impl GoogleBroker {
                 unavailable(message)
             });
         }
+        // serde's message could quote a value (the token): only where it went wrong.
         let answer: GenerateAccessTokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
             refused(format!(
-                "iamcredentials answered {status} without a token: {e}"
+                "iamcredentials answered {status} without a readable token (line {}, column {})",
+                e.line(),
+                e.column()
             ))
         })?;
         let expiration = time::OffsetDateTime::parse(

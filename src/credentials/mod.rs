@@ -5,7 +5,7 @@
 //! | [`aws`]    | the standard AWS chain (`aws-config`)          | an STS AssumeRole session into its role     |
 //! | [`google`] | Application Default Credentials (`google-cloud-auth`) | an iamcredentials access token of its service account |
 //!
-//! Both brokers keep what they fetched in one [`Cache`]: per agent, reused until
+//! Both brokers keep what they fetched in one `Cache`: per agent, reused until
 //! `refresh_before` ahead of expiry and only while the agent's cloud identity is unchanged,
 //! fetched single-flight (many concurrent requests of one agent make one call), and a
 //! failure is answered from memory for [`FAILURE_BACKOFF`] instead of being retried by
