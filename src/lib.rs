@@ -24,7 +24,7 @@
 //! | [`proxy::upstream`] | pooled upstream client, `upstream.routes` (its config slice lives here) |
 //! | [`proxy::refusal`]  | cloud-neutral refusals and the one function that renders them per cloud (AWS shapes, Google REST JSON, gRPC trailers) |
 //! | [`cloud`]   | what a call does: the cloud-neutral `Call`, fingerprints; [`cloud::aws`] and [`cloud::gcp`] classify each cloud's requests (Google REST, media, batch, and gRPC through [`cloud::gcp::grpc`]); [`cloud::plane`] control or data plane |
-//! | [`credentials`] | Airlock's base AWS credentials and per-agent STS role sessions (cached, single-flight) |
+//! | [`credentials`] | Airlock's own cloud identities (AWS chain, Google ADC) and per-agent short-lived credentials: STS role sessions, service-account tokens (cached, single-flight) |
 //! | [`explain`] | `airlock explain`: raw or JSON Lines requests (AWS or Google, by host) → one classification per line |
 //! | [`rules`]   | rule files: load with file:line errors, compile, decide a call (pure) |
 //! | [`reload`]  | live reload of watched files (agents, rules): poll, load, swap whole or keep the old |

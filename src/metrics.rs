@@ -47,6 +47,7 @@ pub struct Metrics {
     pub audit_write_failures_total: IntCounter,
     pub auth_failures_total: IntCounterVec,
     pub sessions_total: IntCounterVec,
+    pub google_tokens_total: IntCounterVec,
     hosts: HostLabels,
 }
 
@@ -205,6 +206,12 @@ impl Metrics {
                 "Short-lived credential fetches (STS AssumeRole), by result (ok, error).",
                 &["result"],
             )?,
+            google_tokens_total: counter_vec(
+                "airlock_google_tokens_total",
+                "Agents' Google access tokens minted (iamcredentials generateAccessToken), \
+                 by result (ok, error).",
+                &["result"],
+            )?,
             hosts: HostLabels::default(),
             registry,
         };
@@ -217,6 +224,7 @@ impl Metrics {
         for result in ["ok", "error"] {
             metrics.tls_handshakes_total.with_label_values(&[result]);
             metrics.sessions_total.with_label_values(&[result]);
+            metrics.google_tokens_total.with_label_values(&[result]);
         }
         Ok(metrics)
     }

@@ -15,7 +15,7 @@ use crate::audit::{AuditLog, AuditSettings};
 use crate::channels::Channels;
 use crate::config::Config;
 use crate::control::Control;
-use crate::credentials::{Broker, BrokerSettings};
+use crate::credentials::{Broker, BrokerSettings, GoogleBroker, GoogleSettings};
 use crate::health::Health;
 use crate::hosts::{HostPolicy, HostSuffix};
 use crate::metrics::Metrics;
@@ -24,7 +24,7 @@ use crate::proxy::pipeline::{Pipeline, PipelineDeps};
 use crate::proxy::upstream::Upstream;
 use crate::reload;
 use crate::rules::LiveRules;
-use crate::tls::{self, CertificateAuthority, LeafCache, TlsError};
+use crate::tls::{self, CertificateAuthority, LeafCache, TlsError, load_pem_certs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -96,6 +96,19 @@ impl Server {
         let broker = Broker::new(BrokerSettings::from(&config.credentials))
             .await
             .counted(metrics.sessions_total.clone());
+        // Google's token service is reached with the upstream client's trust: the public
+        // roots plus `upstream.ca_file` (a TLS-inspecting egress, a private endpoint's CA).
+        let extra = match &ca_file {
+            Some(path) => load_pem_certs(path)?,
+            None => Vec::new(),
+        };
+        let google = GoogleBroker::new(
+            GoogleSettings::from(&config.credentials.google),
+            tls::client_config(&extra)?,
+        )
+        .await
+        .map_err(|e| ServerError::Config(format!("credentials.google: {e}")))?
+        .counted(metrics.google_tokens_total.clone());
         // The AWS catalog (~50 ms, ~45 MiB) loads now rather than inside the first request,
         // where it would stall a runtime worker and that request.
         crate::cloud::aws::catalog::catalog();
@@ -135,6 +148,7 @@ impl Server {
             metrics: Arc::clone(&metrics),
             agents: Arc::clone(&agents),
             broker,
+            google,
             rules: Arc::clone(&rules),
             audit,
             approvals: Arc::clone(&approvals),

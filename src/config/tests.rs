@@ -198,3 +198,70 @@ channels:
         ]
     );
 }
+
+#[test]
+fn the_google_credentials_section_reads_durations_and_checks_every_field() {
+    let text = "\
+credentials:
+  google:
+    iamcredentials_endpoint: https://iamcredentials-psc.p.googleapis.com/
+    scopes: [https://www.googleapis.com/auth/devstorage.read_write]
+    token_lifetime: 30m
+    refresh_before: 90s
+";
+    let google = parse_str(text).unwrap().credentials.google;
+    assert_eq!(
+        google.iamcredentials_endpoint,
+        "https://iamcredentials-psc.p.googleapis.com/"
+    );
+    assert_eq!(
+        google.scopes,
+        ["https://www.googleapis.com/auth/devstorage.read_write"]
+    );
+    assert_eq!(google.token_lifetime, Duration::from_secs(1800));
+    assert_eq!(google.refresh_before, Duration::from_secs(90));
+
+    let text = "\
+credentials:
+  google:
+    iamcredentials_endpoint: http://iamcredentials.googleapis.com
+    scopes: []
+    token_lifetime: 13h
+    refresh_before: 13h
+";
+    let errors = parse_str(text).unwrap_err();
+    let found: Vec<(Option<usize>, &str)> = errors
+        .errors
+        .iter()
+        .map(|e| (e.line, e.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (Some(3), "credentials.google.iamcredentials_endpoint"),
+            (Some(4), "credentials.google.scopes"),
+            (Some(5), "credentials.google.token_lifetime"),
+            (Some(6), "credentials.google.refresh_before"),
+        ],
+        "{errors}"
+    );
+    let rendered = errors.to_string();
+    assert!(
+        rendered.contains("token_lifetime: must be between 1s and 12h"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("is not an https URL (Airlock's own token is sent to it)"),
+        "{rendered}"
+    );
+
+    let errors = parse_str("credentials:\n  google:\n    lifetime: 1h\n").unwrap_err();
+    assert_eq!(errors.errors[0].path, "credentials.google.lifetime");
+    assert_eq!(errors.errors[0].line, Some(3));
+    assert!(
+        errors.errors[0]
+            .message
+            .contains("unknown field `lifetime`"),
+        "{errors}"
+    );
+}

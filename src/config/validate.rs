@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::Config;
+use crate::credentials::google::{MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME};
 use crate::hosts::HostSuffix;
 use crate::proxy::upstream::Route;
 use crate::tls::load_pem_certs;
@@ -149,6 +150,53 @@ impl Config {
             err(
                 "credentials.refresh_before".into(),
                 "must be shorter than credentials.session_duration".into(),
+            );
+        }
+        let google = &credentials.google;
+        // Airlock's own token is sent there: never over plain HTTP.
+        let endpoint = &google.iamcredentials_endpoint;
+        match endpoint.parse::<http::Uri>() {
+            Ok(uri)
+                if uri.scheme_str() == Some("https")
+                    && uri.host().is_some()
+                    && uri.query().is_none() => {}
+            _ => err(
+                "credentials.google.iamcredentials_endpoint".into(),
+                format!("`{endpoint}` is not an https URL (Airlock's own token is sent to it)"),
+            ),
+        }
+        if google.scopes.is_empty() {
+            err(
+                "credentials.google.scopes".into(),
+                "name at least one OAuth scope".into(),
+            );
+        }
+        for (i, scope) in google.scopes.iter().enumerate() {
+            if scope.trim().is_empty() || scope.contains(char::is_whitespace) {
+                err(
+                    format!("credentials.google.scopes[{i}]"),
+                    format!("`{scope}` is not an OAuth scope"),
+                );
+            }
+        }
+        let lifetime = google.token_lifetime;
+        if !(MIN_TOKEN_LIFETIME..=MAX_TOKEN_LIFETIME).contains(&lifetime) {
+            err(
+                "credentials.google.token_lifetime".into(),
+                "must be between 1s and 12h (Google grants up to 1h, or 12h where the \
+                 organization policy allows it)"
+                    .into(),
+            );
+        } else if lifetime.subsec_nanos() != 0 {
+            err(
+                "credentials.google.token_lifetime".into(),
+                "must be whole seconds".into(),
+            );
+        }
+        if google.refresh_before >= lifetime {
+            err(
+                "credentials.google.refresh_before".into(),
+                "must be shorter than credentials.google.token_lifetime".into(),
             );
         }
 

@@ -18,9 +18,17 @@ use super::plug::{CloudPlug, RequestBody, Signed};
 use super::refusal::{AuthKind, CloudError, Refusal, Style};
 use crate::agents::Agent;
 use crate::cloud::{Call, Classification, Fingerprint, RequestView};
+use crate::credentials::GoogleBroker;
 
-/// The Google phases.
-pub struct Gcp;
+/// The Google phases, with what they need: the broker of agents' service-account tokens
+/// (for `sign`, once Google agents authenticate).
+pub struct Gcp {
+    #[expect(
+        dead_code,
+        reason = "read by `sign` once Google agents authenticate (`Identity` has no values yet)"
+    )]
+    pub broker: GoogleBroker,
+}
 
 /// An authenticated Google agent: none exist until Airlock issues Google credentials.
 pub enum Identity {}

@@ -47,7 +47,7 @@ use crate::audit::AuditLog;
 use crate::cloud::aws::ApiHost;
 use crate::cloud::aws::errors::ErrorShape;
 use crate::cloud::{Classification, Cloud};
-use crate::credentials::Broker;
+use crate::credentials::{Broker, GoogleBroker};
 use crate::metrics::{Metrics, status_class};
 use crate::rules::{Decision, Effect, LiveRules, Subject};
 
@@ -108,6 +108,8 @@ pub struct PipelineDeps {
     pub metrics: Arc<Metrics>,
     pub agents: Arc<Directory>,
     pub broker: Broker,
+    /// Agents' Google service-account tokens, for the Google plug's `sign`.
+    pub google: GoogleBroker,
     pub rules: Arc<LiveRules>,
     pub audit: Arc<AuditLog>,
     pub approvals: Arc<Approvals>,
@@ -138,6 +140,7 @@ impl Pipeline {
             metrics,
             agents,
             broker,
+            google,
             rules,
             audit,
             approvals,
@@ -157,7 +160,7 @@ impl Pipeline {
                 max_buffered_body,
                 body_idle_timeout,
             },
-            gcp: Gcp,
+            gcp: Gcp { broker: google },
         }
     }
 

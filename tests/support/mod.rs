@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod corpus;
 pub mod gcp_corpus;
+pub mod google_auth;
 pub mod moto;
 pub mod receiver;
 pub mod relay;

@@ -1,62 +1,22 @@
-//! Short-lived credentials per agent: Airlock's own base credentials come from the standard
+//! AWS credentials per agent: Airlock's own base credentials come from the standard
 //! AWS chain (`aws-config`: environment, shared profile, web identity, container, IMDS);
 //! each agent's calls are signed with an STS AssumeRole session into the agent's role.
 //!
 //! Sessions are named after the agent and carry `SourceIdentity` = agent and session tags
-//! `airlock-agent` / `airlock-owner`, so CloudTrail attributes every call. They are cached
-//! per agent, refreshed `refresh_before` ahead of expiry, and fetched single-flight: many
-//! concurrent requests of one agent make one AssumeRole call.
+//! `airlock-agent` / `airlock-owner`, so CloudTrail attributes every call. They are kept in
+//! the shared `Cache`: per agent, refreshed `refresh_before` ahead of expiry, fetched
+//! single-flight (many concurrent requests of one agent make one AssumeRole call).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_sts::types::Tag;
-use dashmap::DashMap;
-use serde::Deserialize;
-use tokio::sync::Mutex;
 
+use super::{Cache, CredentialsConfig, CredentialsError, Expiring, Principal};
 use crate::agents::{Agent, Secret};
 
 pub const DEFAULT_SESSION_DURATION: Duration = Duration::from_secs(900);
 pub const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(300);
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CredentialsError {
-    /// STS answered and refused (role trust, permissions, an unknown role).
-    #[error("cannot assume role {role} for agent `{agent}`: {message}")]
-    AssumeRole {
-        agent: String,
-        role: String,
-        message: String,
-    },
-    /// STS could not be reached or did not answer (or Airlock has no base credentials):
-    /// worth retrying.
-    #[error("cannot obtain credentials for agent `{agent}` (role {role}): {message}")]
-    Unavailable {
-        agent: String,
-        role: String,
-        message: String,
-    },
-}
-
-impl CredentialsError {
-    /// Whether this error was for `agent` as it is now (same name and role).
-    fn is_for(&self, agent: &Agent) -> bool {
-        match self {
-            CredentialsError::AssumeRole {
-                agent: name, role, ..
-            }
-            | CredentialsError::Unavailable {
-                agent: name, role, ..
-            } => *name == agent.name && Some(role) == agent.role.as_ref(),
-        }
-    }
-
-    /// Whether a retry may succeed without anyone changing anything.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, CredentialsError::Unavailable { .. })
-    }
-}
 
 /// One agent's role session.
 pub struct SessionCredentials {
@@ -70,6 +30,12 @@ pub struct SessionCredentials {
     /// name with another role or owner gets a new session, never the old one.
     role: String,
     owner: String,
+}
+
+impl Expiring for SessionCredentials {
+    fn expiration(&self) -> SystemTime {
+        self.expiration
+    }
 }
 
 impl std::fmt::Debug for SessionCredentials {
@@ -131,25 +97,10 @@ impl From<&CredentialsConfig> for BrokerSettings {
     }
 }
 
-/// After a failed AssumeRole, the agent's callers get the same error for this long
-/// instead of each calling STS again (an outage is not made worse by a retry storm).
-pub const FAILURE_BACKOFF: Duration = Duration::from_secs(1);
-
-/// One agent's cached session, or its last failure.
-#[derive(Default)]
-struct SlotState {
-    session: Option<Arc<SessionCredentials>>,
-    failed: Option<(Instant, CredentialsError)>,
-}
-
-type Slot = Arc<Mutex<SlotState>>;
-
 pub struct Broker {
     sts: aws_sdk_sts::Client,
     settings: BrokerSettings,
-    sessions: DashMap<String, Slot>,
-    /// `airlock_sessions_total{result}`, when serving.
-    fetches: Option<prometheus::IntCounterVec>,
+    sessions: Cache<SessionCredentials>,
 }
 
 impl Broker {
@@ -165,15 +116,14 @@ impl Broker {
         }
         Broker {
             sts: aws_sdk_sts::Client::from_conf(sts.build()),
+            sessions: Cache::new(settings.refresh_before),
             settings,
-            sessions: DashMap::new(),
-            fetches: None,
         }
     }
 
     /// Count every AssumeRole call in `fetches` (by result: ok, error).
     pub fn counted(mut self, fetches: prometheus::IntCounterVec) -> Broker {
-        self.fetches = Some(fetches);
+        self.sessions.fetches = Some(fetches);
         self
     }
 
@@ -183,45 +133,15 @@ impl Broker {
         &self,
         agent: &Agent,
     ) -> Result<Arc<SessionCredentials>, CredentialsError> {
-        // The common case (a known agent) takes a shard read lock and allocates nothing.
-        let slot = match self.sessions.get(&agent.name) {
-            Some(slot) => Arc::clone(&*slot),
-            None => Arc::clone(&*self.sessions.entry(agent.name.clone()).or_default()),
-        };
-        let mut current = slot.lock().await;
-        if let Some((at, error)) = &current.failed
-            && at.elapsed() < FAILURE_BACKOFF
-            && error.is_for(agent)
-        {
-            return Err(error.clone());
-        }
-        if let Some(session) = current.session.as_ref() {
-            let left = session
-                .expiration
-                .duration_since(SystemTime::now())
-                .unwrap_or_default();
-            if left > self.settings.refresh_before
-                && Some(&session.role) == agent.role.as_ref()
-                && session.owner == agent.owner
-            {
-                return Ok(Arc::clone(session));
-            }
-        }
-        let fetched = self.assume(agent).await;
-        if let Some(fetches) = &self.fetches {
-            let result = if fetched.is_ok() { "ok" } else { "error" };
-            fetches.with_label_values(&[result]).inc();
-        }
-        let fresh = match fetched {
-            Ok(session) => Arc::new(session),
-            Err(error) => {
-                current.failed = Some((Instant::now(), error.clone()));
-                return Err(error);
-            }
-        };
-        current.failed = None;
-        current.session = Some(Arc::clone(&fresh));
-        Ok(fresh)
+        self.sessions
+            .get(
+                agent,
+                |session| {
+                    Some(&session.role) == agent.role.as_ref() && session.owner == agent.owner
+                },
+                self.assume(agent),
+            )
+            .await
     }
 
     async fn assume(&self, agent: &Agent) -> Result<SessionCredentials, CredentialsError> {
@@ -233,7 +153,7 @@ impl Broker {
         };
         let unavailable = |message: String| CredentialsError::Unavailable {
             agent: agent.name.clone(),
-            role: role.clone(),
+            principal: Principal::Role(role.clone()),
             message,
         };
         if agent.role.is_none() {
@@ -287,32 +207,3 @@ impl Broker {
 }
 
 pub const DEFAULT_CREDENTIALS_REGION: &str = "us-east-1";
-
-/// How Airlock obtains the short-lived credentials it signs agents' calls with. Its own
-/// base credentials come from the standard AWS chain (environment, shared profile, web
-/// identity, container, IMDS); there is deliberately no setting for them here.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CredentialsConfig {
-    /// The region of Airlock's STS client.
-    pub region: String,
-    /// An STS endpoint URL instead of AWS's (VPC endpoints, tests).
-    pub sts_endpoint: Option<String>,
-    /// Lifetime of each agent's AssumeRole session (STS allows 15m to 12h).
-    #[serde(with = "humantime_serde")]
-    pub session_duration: Duration,
-    /// A cached session is replaced this long before it expires.
-    #[serde(with = "humantime_serde")]
-    pub refresh_before: Duration,
-}
-
-impl Default for CredentialsConfig {
-    fn default() -> Self {
-        CredentialsConfig {
-            region: DEFAULT_CREDENTIALS_REGION.to_string(),
-            sts_endpoint: None,
-            session_duration: DEFAULT_SESSION_DURATION,
-            refresh_before: DEFAULT_REFRESH_BEFORE,
-        }
-    }
-}
