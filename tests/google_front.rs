@@ -786,3 +786,349 @@ async fn firestore_rest_goes_to_the_emulator_as_its_owner() {
     assert_eq!(status, 200, "{read}");
     assert_eq!(read["fields"]["qty"]["integerValue"], "3");
 }
+
+/// The real gcloud as an agent runs it: the proxy from the environment, a token file, the
+/// test CA. gcloud 528 needs the CA twice: `core/custom_ca_certs_file`, and
+/// `REQUESTS_CA_BUNDLE` for its requests transport, which loses the session's CA when the
+/// proxy comes from the environment (certificate verify failed without it).
+fn gcloud(front: &LocalGoogle, dir: &std::path::Path, token: &str) -> tokio::process::Command {
+    let token_file = dir.join(format!("token-{}", token.len()));
+    std::fs::write(&token_file, token).unwrap();
+    let mut command = tokio::process::Command::new("gcloud");
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("CLOUDSDK_CONFIG", dir.join("gcloud"))
+        .env("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", &token_file)
+        .env("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", front.ca_file())
+        .env("REQUESTS_CA_BUNDLE", front.ca_file())
+        .env("HTTPS_PROXY", front.proxy_url())
+        .env("CLOUDSDK_CORE_PROJECT", "airlock-test")
+        .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+        .env("CLOUDSDK_CORE_DISABLE_USAGE_REPORTING", "true")
+        .env("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true")
+        // Resumable from 1 MiB (default 8 MiB), so a small file takes gcloud's resumable path.
+        .env("CLOUDSDK_STORAGE_RESUMABLE_THRESHOLD", "1MiB")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Run gcloud `args`; (success, stdout, stderr).
+async fn run_gcloud(mut command: tokio::process::Command, args: &[&str]) -> (bool, String, String) {
+    let output = tokio::time::timeout(Duration::from_secs(120), command.args(args).output())
+        .await
+        .unwrap_or_else(|_| panic!("gcloud {args:?} did not finish"))
+        .expect("run gcloud (the gcloud CLI is needed for these tests)");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gcloud_storage_pubsub_and_iam_commands_work_against_the_front() {
+    if python_or_skip("gcloud_storage_pubsub_and_iam_commands_work_against_the_front").is_none() {
+        return;
+    }
+    let front = front(Apis::STORAGE.and(Apis::PUBSUB)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let big = pattern(3 * 1024 * 1024 + 17);
+    std::fs::write(dir.path().join("big.bin"), &big).unwrap();
+    std::fs::write(dir.path().join("small.txt"), "hello\n").unwrap();
+    let ok = |args: &'static [&'static str]| {
+        let command = gcloud(&front, dir.path(), TOKEN);
+        async move {
+            let (success, stdout, stderr) = run_gcloud(command, args).await;
+            assert!(success, "gcloud {args:?} failed:\n{stdout}\n{stderr}");
+            stdout
+        }
+    };
+    ok(&["storage", "buckets", "create", "gs://gcloud-bucket"]).await;
+    ok(&[
+        "storage",
+        "cp",
+        "big.bin",
+        "small.txt",
+        "gs://gcloud-bucket/up/",
+    ])
+    .await;
+    let listed = ok(&["storage", "ls", "gs://gcloud-bucket/up/"]).await;
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        [
+            "gs://gcloud-bucket/up/big.bin",
+            "gs://gcloud-bucket/up/small.txt"
+        ]
+    );
+    ok(&["storage", "cp", "gs://gcloud-bucket/up/big.bin", "down.bin"]).await;
+    assert!(
+        std::fs::read(dir.path().join("down.bin")).unwrap() == big,
+        "bytes changed"
+    );
+    let buckets = ok(&["storage", "buckets", "list", "--format=value(name)"]).await;
+    assert!(buckets.lines().any(|b| b == "gcloud-bucket"), "{buckets}");
+    ok(&["storage", "rm", "--recursive", "gs://gcloud-bucket"]).await;
+    ok(&["pubsub", "topics", "create", "gcloud-topic"]).await;
+    let topics = ok(&["pubsub", "topics", "list", "--format=value(name)"]).await;
+    assert!(
+        topics
+            .lines()
+            .any(|t| t == "projects/airlock-test/topics/gcloud-topic"),
+        "{topics}"
+    );
+    ok(&[
+        "projects",
+        "add-iam-policy-binding",
+        "airlock-test",
+        "--member=serviceAccount:ci@airlock-test.iam.gserviceaccount.com",
+        "--role=roles/viewer",
+        "--format=json",
+    ])
+    .await;
+    assert_eq!(
+        front.iam_policy("airlock-test")["bindings"],
+        json!([{"role": "roles/viewer",
+            "members": ["serviceAccount:ci@airlock-test.iam.gserviceaccount.com"]}])
+    );
+
+    let seen = front.requests();
+    assert!(seen.iter().all(|s| s.acting_as() == Some(SA)), "{seen:#?}");
+    let saw = |method: &str, prefix: &str| {
+        seen.iter().any(|s| {
+            s.method == method
+                && s.path.starts_with(prefix)
+                && s.status.is_some_and(|c| (200..300).contains(&c))
+        })
+    };
+    assert!(
+        saw("POST", "/resumable/upload/storage/v1/b/gcloud-bucket/o"),
+        "{seen:#?}"
+    );
+    assert!(
+        saw("POST", "/upload/storage/v1/b/gcloud-bucket/o"),
+        "multipart: {seen:#?}"
+    );
+    assert!(
+        saw("GET", "/download/storage/v1/b/gcloud-bucket/o/"),
+        "{seen:#?}"
+    );
+    assert!(
+        saw("GET", "/storage/v1/b/gcloud-bucket/storageLayout"),
+        "{seen:#?}"
+    );
+    assert!(
+        saw("GET", "/storage/v1/b/gcloud-bucket/managedFolders"),
+        "{seen:#?}"
+    );
+    assert!(saw("DELETE", "/storage/v1/b/gcloud-bucket"), "{seen:#?}");
+    assert!(
+        saw("PUT", "/v1/projects/airlock-test/topics/gcloud-topic"),
+        "{seen:#?}"
+    );
+    assert!(
+        saw("POST", "/v1/projects/airlock-test:getIamPolicy"),
+        "{seen:#?}"
+    );
+    assert!(
+        saw("POST", "/v1/projects/airlock-test:setIamPolicy"),
+        "{seen:#?}"
+    );
+
+    // A token the front does not accept: gcloud fails at once with Google's message, and
+    // nothing was passed on.
+    front.clear_requests();
+    let (success, _, stderr) = run_gcloud(
+        gcloud(&front, dir.path(), "ya29.not-a-token-of-ours"),
+        &["pubsub", "topics", "create", "refused-topic"],
+    )
+    .await;
+    assert!(!success);
+    assert!(
+        stderr.contains("Request had invalid authentication credentials"),
+        "{stderr}"
+    );
+    let seen = front.requests();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| s.refused() && !s.forwarded),
+        "{seen:#?}"
+    );
+}
+
+/// google.pubsub.v1 messages, the fields this test uses.
+mod pubsub_v1 {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StreamingPullRequest {
+        #[prost(string, tag = "1")]
+        pub subscription: String,
+        #[prost(string, repeated, tag = "2")]
+        pub ack_ids: Vec<String>,
+        #[prost(int32, repeated, tag = "3")]
+        pub modify_deadline_seconds: Vec<i32>,
+        #[prost(string, repeated, tag = "4")]
+        pub modify_deadline_ack_ids: Vec<String>,
+        #[prost(int32, tag = "5")]
+        pub stream_ack_deadline_seconds: i32,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StreamingPullResponse {
+        #[prost(message, repeated, tag = "1")]
+        pub received_messages: Vec<ReceivedMessage>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ReceivedMessage {
+        #[prost(string, tag = "1")]
+        pub ack_id: String,
+        #[prost(message, optional, tag = "2")]
+        pub message: Option<PubsubMessage>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PubsubMessage {
+        #[prost(bytes = "vec", tag = "1")]
+        pub data: Vec<u8>,
+        #[prost(string, tag = "3")]
+        pub message_id: String,
+    }
+}
+
+/// One StreamingPull through the front, both directions at once: a message arrives, the
+/// client nacks it on the same stream (deadline 0) while the response stays open, the
+/// emulator delivers it again on that stream, and the client acks it there.
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_pull_flows_both_ways_at_once_through_the_front() {
+    use prost::Message as _;
+    use pubsub_v1::{StreamingPullRequest, StreamingPullResponse};
+
+    let pki = TestPki::new();
+    let front = LocalGoogle::start(&pki, accept_token(TOKEN, SA), Apis::PUBSUB).await;
+    let client = front.client(false);
+    let api = "https://pubsub.googleapis.com/v1/projects/airlock-test";
+    let subscription = "projects/airlock-test/subscriptions/stream-worker";
+    for (path, body) in [
+        ("topics/stream-orders", json!({})),
+        (
+            "subscriptions/stream-worker",
+            json!({"topic": "projects/airlock-test/topics/stream-orders", "ackDeadlineSeconds": 60}),
+        ),
+    ] {
+        let response = client
+            .put(format!("{api}/{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+
+    let tcp = tokio::net::TcpStream::connect(front.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("pubsub.googleapis.com").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(support::client_tls(&pki.ca_pem, &[b"h2"]))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let (tx, rx) = tokio::sync::mpsc::channel::<StreamingPullRequest>(4);
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        let request = rx.recv().await?;
+        let encoded = request.encode_to_vec();
+        let mut framed = vec![0u8];
+        framed.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&encoded);
+        Some((
+            Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(framed))),
+            rx,
+        ))
+    });
+    let request = http::Request::post(
+        "https://pubsub.googleapis.com/google.pubsub.v1.Subscriber/StreamingPull",
+    )
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("authorization", format!("Bearer {TOKEN}"))
+    .body(http_body_util::StreamBody::new(Box::pin(frames)))
+    .unwrap();
+    tx.send(StreamingPullRequest {
+        subscription: subscription.into(),
+        stream_ack_deadline_seconds: 60,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // The emulator (grpc-java) sends its response head with its first message, so the
+    // message is published while the head is awaited.
+    let response = tokio::spawn(sender.send_request(request));
+    let published = client
+        .post(format!("{api}/topics/stream-orders:publish"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"messages": [{"data": "c3RyZWFtZWQ="}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 200);
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .expect("StreamingPull answered within 20 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut buffer = Vec::<u8>::new();
+    // The next message delivered on the stream: (ack id, data).
+    let mut next = async || -> (String, Vec<u8>) {
+        loop {
+            if buffer.len() >= 5 {
+                let len = u32::from_be_bytes(buffer[1..5].try_into().unwrap()) as usize;
+                if buffer.len() >= 5 + len {
+                    let message: Vec<u8> = buffer.drain(..5 + len).skip(5).collect();
+                    let decoded = StreamingPullResponse::decode(&message[..]).unwrap();
+                    if let Some(received) = decoded.received_messages.into_iter().next() {
+                        return (received.ack_id, received.message.unwrap().data);
+                    }
+                    continue;
+                }
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(20), body.frame())
+                .await
+                .expect("a message on the stream within 20 s")
+                .expect("the stream is open")
+                .unwrap();
+            match frame.into_data() {
+                Ok(data) => buffer.extend_from_slice(&data),
+                Err(frame) => panic!("the stream ended: {:?}", frame.trailers_ref()),
+            }
+        }
+    };
+
+    let (first_ack, data) = next().await;
+    assert_eq!(data, b"streamed");
+    // Nack on the open stream: the emulator must hear it while it keeps sending.
+    tx.send(StreamingPullRequest {
+        modify_deadline_ack_ids: vec![first_ack.clone()],
+        modify_deadline_seconds: vec![0],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (again_ack, data) = next().await;
+    assert_eq!(data, b"streamed", "redelivered after the nack");
+    tx.send(StreamingPullRequest {
+        ack_ids: vec![again_ack],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    let seen = front.requests_to("pubsub.googleapis.com", "/google.pubsub.v1.Subscriber/");
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    assert!(seen[0].grpc && seen[0].forwarded && seen[0].acting_as() == Some(SA));
+}

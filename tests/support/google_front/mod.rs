@@ -250,6 +250,15 @@ impl LocalGoogle {
         format!("http://{}", self.tunnel)
     }
 
+    /// Airlock config sending every `*.googleapis.com` host to this front (start Airlock
+    /// with the same [`TestPki`], whose CA becomes its `upstream.ca_file`).
+    pub fn airlock_routes(&self) -> String {
+        format!(
+            "upstream:\n  routes:\n    - host: \"*.googleapis.com\"\n      to: https://{}\n",
+            self.addr
+        )
+    }
+
     /// The test CA (PEM) the front's certificate chains to, as a file.
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")

@@ -51,6 +51,7 @@ pub(crate) async fn handle(
             .parse()
             .expect("rewritten URI");
     }
+    unquote_boundary(request.headers_mut());
     let media = path.starts_with("/download/")
         || request
             .uri()
@@ -104,6 +105,28 @@ pub(crate) async fn handle(
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, full(bytes))
+}
+
+/// gcloud (apitools) sends multipart uploads with `boundary='…'` in single quotes, which the
+/// service accepts and the emulator's MIME parser does not (it keeps the quotes as part of
+/// the boundary, finds no parts, and drops the connection): the quotes become double ones.
+fn unquote_boundary(headers: &mut http::HeaderMap) {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let Some((before, after)) = value.split_once("boundary='") else {
+        return;
+    };
+    let Some((boundary, rest)) = after.split_once('\'') else {
+        return;
+    };
+    let fixed = format!("{before}boundary=\"{boundary}\"{rest}");
+    if let Ok(fixed) = HeaderValue::from_str(&fixed) {
+        headers.insert(header::CONTENT_TYPE, fixed);
+    }
 }
 
 /// `/storage/v1/b/{bucket}/{sub}` → the bucket.
