@@ -745,6 +745,21 @@ async fn iam_policies_are_read_modify_written_with_etags() {
     assert_eq!(status, 400, "{bad}");
     assert_eq!(bad["error"]["status"], "INVALID_ARGUMENT");
     assert_eq!(front.iam_policy("other")["etag"], "ACAB");
+    let seeded = front.seed_iam_policy(
+        "other",
+        json!({"etag": "stale", "bindings": [{"role": "roles/owner", "members": ["user:dev@example.com"]}]}),
+    );
+    assert_eq!(seeded["bindings"][0]["role"], "roles/owner");
+    let (_, read) = json_of(
+        client
+            .post("https://cloudresourcemanager.googleapis.com/v1/projects/other:getIamPolicy")
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(read, seeded);
     let (status, _) = json_of(
         client
             .get("https://cloudresourcemanager.googleapis.com/v1/projects/airlock-test")

@@ -125,7 +125,9 @@ pub struct Seen {
     pub grpc: bool,
     pub http2: bool,
     pub caller: Caller,
-    /// Passed on to an emulator (false: refused, faked by the front, or not found).
+    /// An emulator was reached: the call was passed on to it, or the front asked it what
+    /// it needed to answer itself (storage's faked methods look the bucket up). False when
+    /// refused, not found, or answered by the IAM fake.
     pub forwarded: bool,
     /// The HTTP status the front answered with, once it answered (gRPC: 200; the gRPC status
     /// travels in trailers).
@@ -237,7 +239,14 @@ impl LocalGoogle {
 
     /// Replace project `project`'s IAM policy (bindings, auditConfigs) as a test's starting
     /// point; the etag changes as with any write. The new policy.
-    pub fn seed_iam_policy(&self, project: &str, policy: serde_json::Value) -> serde_json::Value {
+    pub fn seed_iam_policy(
+        &self,
+        project: &str,
+        mut policy: serde_json::Value,
+    ) -> serde_json::Value {
+        if let Some(fields) = policy.as_object_mut() {
+            fields.remove("etag");
+        }
         self.front
             .policies
             .set(project, &serde_json::json!({ "policy": policy }))
