@@ -7,6 +7,7 @@ pub mod aws;
 pub mod corpus;
 pub mod gcp_corpus;
 pub mod google_auth;
+pub mod google_front;
 pub mod moto;
 pub mod receiver;
 pub mod relay;
@@ -99,6 +100,23 @@ pub fn python() -> PathBuf {
         "no test Python: run `bash tests/run.sh`, which installs the pinned test tools into .venv"
     );
     venv
+}
+
+/// The test Python as [`python`] finds it, or `None` after printing why `test` is skipped:
+/// only when none is configured at all (`AIRLOCK_TEST_PYTHON` unset and no `.venv`). A
+/// configured Python that lacks a package fails the test instead.
+pub fn python_or_skip(test: &str) -> Option<PathBuf> {
+    let configured = std::env::var_os("AIRLOCK_TEST_PYTHON").is_some()
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(".venv/bin/python")
+            .exists();
+    if !configured {
+        eprintln!(
+            "SKIPPED {test}: no test Python (AIRLOCK_TEST_PYTHON unset and no .venv); `bash tests/run.sh` installs the pinned tools"
+        );
+        return None;
+    }
+    Some(python())
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_airlock");
