@@ -150,7 +150,7 @@ pub fn issue(key: &ServerKey, kind: TokenKind, key_id: &str) -> String {
 mod tests {
     use super::*;
 
-    fn key() -> (tempfile::TempDir, ServerKey) {
+    fn new_key() -> (tempfile::TempDir, ServerKey) {
         let dir = tempfile::tempdir().unwrap();
         let key = ServerKey::load(&dir.path().join("agents.key"), true).unwrap();
         (dir, key)
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn each_kind_round_trips_and_no_kind_stands_in_for_another() {
-        let (_dir, key) = key();
+        let (_dir, key) = new_key();
         let id = "AIRLABCDEFGHIJKLMNOP";
         for kind in [
             TokenKind::Refresh,
@@ -192,8 +192,8 @@ mod tests {
 
     #[test]
     fn another_server_key_or_key_id_does_not_verify() {
-        let (_a, key) = key();
-        let (_b, other) = key();
+        let (_a, key) = new_key();
+        let (_b, other) = new_key();
         let token = issue(&key, TokenKind::Static, "AIRLAAAAAAAAAAAAAAAA");
         assert_eq!(
             parse(&token).unwrap().verify(&other, 0),
