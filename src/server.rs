@@ -149,6 +149,7 @@ impl Server {
             agents: Arc::clone(&agents),
             broker,
             google,
+            google_token_lifetime: config.agents.google_token_lifetime,
             rules: Arc::clone(&rules),
             audit,
             approvals: Arc::clone(&approvals),

@@ -213,7 +213,10 @@ mod tests {
             _ => panic!("{t} parsed"),
         };
         assert_eq!(foreign("ya29.a0AfH6SMB"), Foreign::GoogleAccessToken);
-        assert_eq!(foreign("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln"), Foreign::Jwt);
+        assert_eq!(
+            foreign("eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln"),
+            Foreign::Jwt
+        );
         assert_eq!(foreign("garbage"), Foreign::Other);
         assert_eq!(foreign("airlock-st.nokeyid"), Foreign::Other);
         assert_eq!(foreign("airlock-st.XYZ.mac"), Foreign::Other);

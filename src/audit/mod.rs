@@ -35,6 +35,8 @@ pub enum Event {
     Held,
     /// The upstream answered (its status in `outcome`).
     Forwarded,
+    /// Airlock answered the request itself (a token grant; its status in `outcome`).
+    Answered,
     /// Refused before any decision (authentication, malformed) or failed after one.
     Failed,
     /// A reviewer's vote (`outcome`: approve or deny, the channel, the approval's state

@@ -190,13 +190,20 @@ pub struct AgentsConfig {
     pub file: PathBuf,
     /// 32 random bytes, mode 0600; every agent secret is derived from it.
     pub key_file: PathBuf,
+    /// Lifetime of the Google access tokens Airlock's token endpoint grants agents.
+    #[serde(with = "humantime_serde")]
+    pub google_token_lifetime: Duration,
 }
+
+/// Google agent access tokens live an hour, as Google's own do.
+pub const DEFAULT_GOOGLE_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 impl Default for AgentsConfig {
     fn default() -> Self {
         AgentsConfig {
             file: PathBuf::from(DEFAULT_AGENTS_FILE),
             key_file: PathBuf::from(DEFAULT_AGENTS_KEY_FILE),
+            google_token_lifetime: DEFAULT_GOOGLE_TOKEN_LIFETIME,
         }
     }
 }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tower_http::timeout::TimeoutBody;
 
 use super::pipeline::ConnCtx;
-use super::plug::{BodyFailure, BodyVerdict, CloudPlug, RequestBody, Signed, view};
+use super::plug::{Answered, BodyFailure, BodyVerdict, CloudPlug, RequestBody, Signed, view};
 use super::refusal::{AuthKind, CloudError, Refusal, Style};
 use crate::agents::{Agent, Directory, KEY_ID_PREFIX, Secret};
 use crate::cloud::aws::ApiHost;
@@ -47,6 +47,22 @@ pub struct Aws {
 impl CloudPlug for Aws {
     type Identity = Identity;
     type Verified = Verified;
+    /// Every AWS request runs the phases.
+    type Local = std::convert::Infallible;
+
+    fn local(&self, _parts: &Parts, _conn: &ConnCtx) -> Option<Self::Local> {
+        None
+    }
+
+    async fn answer(
+        &self,
+        local: Self::Local,
+        _parts: &Parts,
+        _body: Incoming,
+        _conn: &ConnCtx,
+    ) -> Answered {
+        match local {}
+    }
 
     fn style(&self, parts: &Parts, conn: &ConnCtx) -> Style {
         let view = view(parts, &conn.host, &[]);
@@ -478,7 +494,7 @@ async fn sign(
         (_, Some(declared)) => Payload::Declared(declared),
         (RequestBody::Whole(bytes), None) => Payload::Bytes(bytes),
         // `read_body` reads every body without a declared hash whole.
-        (RequestBody::Streaming(_), None) => {
+        (RequestBody::Streaming(_) | RequestBody::Head { .. }, None) => {
             return Err(Refusal::Internal(
                 "a body signed over its bytes was not read".into(),
             ));
@@ -517,6 +533,11 @@ async fn sign(
             });
         }
         RequestBody::Streaming(incoming) => TimeoutBody::new(idle, incoming).boxed_unsync(),
+        RequestBody::Head { .. } => {
+            return Err(Refusal::Internal(
+                "an AWS body was read in part; the AWS phases never do that".into(),
+            ));
+        }
     };
     let body = match &identity.payload {
         PayloadKind::Hash(hash) => checked_sha256(streaming, hash.clone()).boxed_unsync(),

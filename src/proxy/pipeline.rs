@@ -93,6 +93,8 @@ struct Exchange {
     /// The approval a held call went on with, and who approved it.
     approval: Option<(String, Vec<String>)>,
     upstream_latency: Option<Duration>,
+    /// Set when Airlock answered the request itself (`CloudPlug::local`): what it was.
+    local: Option<&'static str>,
 }
 
 /// Request ids: unique per process run (a random start, then a counter).
@@ -110,6 +112,7 @@ pub struct PipelineDeps {
     pub broker: Broker,
     /// Agents' Google service-account tokens, for the Google plug's `sign`.
     pub google: GoogleBroker,
+    pub google_token_lifetime: Duration,
     pub rules: Arc<LiveRules>,
     pub audit: Arc<AuditLog>,
     pub approvals: Arc<Approvals>,
@@ -141,6 +144,7 @@ impl Pipeline {
             agents,
             broker,
             google,
+            google_token_lifetime,
             rules,
             audit,
             approvals,
@@ -155,12 +159,18 @@ impl Pipeline {
             approvals,
             body_idle_timeout,
             aws: Aws {
-                agents,
+                agents: Arc::clone(&agents),
                 broker,
                 max_buffered_body,
                 body_idle_timeout,
             },
-            gcp: Gcp { broker: google },
+            gcp: Gcp {
+                agents,
+                broker: google,
+                token_lifetime: google_token_lifetime,
+                max_buffered_body,
+                body_idle_timeout,
+            },
         }
     }
 
@@ -182,6 +192,7 @@ impl Pipeline {
             audited: false,
             approval: None,
             upstream_latency: None,
+            local: None,
         };
         // The one place the cloud is looked at: its plug runs every cloud-specific phase.
         let outcome = match conn.cloud {
@@ -205,6 +216,12 @@ impl Pipeline {
         exchange.style = plug.style(&parts, conn);
         parse(&parts, conn)?;
         let host = conn.host.as_str();
+        if let Some(local) = plug.local(&parts, conn) {
+            let answered = plug.answer(local, &parts, body, conn).await;
+            exchange.agent = answered.agent;
+            exchange.local = Some(answered.operation);
+            return answered.result;
+        }
 
         let identity = plug.identify(&parts, conn)?;
         exchange.agent = Some(Arc::clone(P::agent(&identity)));
@@ -403,11 +420,14 @@ impl Pipeline {
                 (refusal.code(), refusal.to_string())
             }
         };
-        let (service, operation) = exchange
-            .classification
-            .as_ref()
-            .and_then(Classification::call)
-            .map_or(("", ""), |c| (c.service, c.operation));
+        let (service, operation) = match exchange.local {
+            Some(operation) => ("airlock", operation),
+            None => exchange
+                .classification
+                .as_ref()
+                .and_then(Classification::call)
+                .map_or(("", ""), |c| (c.service, c.operation)),
+        };
         let (effect, rule) = exchange
             .decision
             .as_ref()
@@ -425,6 +445,7 @@ impl Pipeline {
             let agent = exchange.agent.as_deref();
             self.audit.append(crate::audit::Entry {
                 event: Some(match outcome {
+                    Ok(_) if exchange.local.is_some() => crate::audit::Event::Answered,
                     Ok(_) => crate::audit::Event::Forwarded,
                     Err(_) => crate::audit::Event::Failed,
                 }),

@@ -32,13 +32,16 @@ pub enum RequestBody {
     Whole(Bytes),
     /// Still streaming from the agent.
     Streaming(Incoming),
+    /// Its first bytes read (what the classifier needs: a gRPC stream's first message, a
+    /// multipart upload's metadata), the rest still streaming.
+    Head { head: Bytes, rest: Incoming },
 }
 
 impl RequestBody {
     /// The bytes the classifier and verification see (none for a streaming body).
     pub fn bytes(&self) -> &[u8] {
         match self {
-            RequestBody::Whole(bytes) => bytes,
+            RequestBody::Whole(bytes) | RequestBody::Head { head: bytes, .. } => bytes,
             RequestBody::Streaming(_) => &[],
         }
     }
@@ -47,7 +50,7 @@ impl RequestBody {
     pub fn whole(&self) -> Option<&[u8]> {
         match self {
             RequestBody::Whole(bytes) => Some(bytes),
-            RequestBody::Streaming(_) => None,
+            RequestBody::Streaming(_) | RequestBody::Head { .. } => None,
         }
     }
 }
@@ -83,12 +86,35 @@ pub struct Signed {
     pub verdict: Option<BodyVerdict>,
 }
 
+/// A request Airlock answered itself: who asked (when known), what it was, the answer.
+pub struct Answered {
+    pub agent: Option<Arc<Agent>>,
+    /// Logged and audited as the call's operation (service `airlock`).
+    pub operation: &'static str,
+    pub result: Result<http::Response<ProxyBody>, Refusal>,
+}
+
 /// A cloud's phases. `Identity` and `Verified` are what the cloud's own phases need to
 /// carry between them (the agent's secret, the signature's scope); the pipeline only reads
 /// the agent.
 pub trait CloudPlug: Send + Sync {
     type Identity: Send + Sync;
     type Verified: Send + Sync;
+    /// Requests the cloud's plug answers itself, never forwarded (Google's OAuth token
+    /// endpoint, the credential-minting APIs).
+    type Local: Send;
+
+    /// Whether Airlock answers this request itself instead of running the phases.
+    fn local(&self, parts: &Parts, conn: &ConnCtx) -> Option<Self::Local>;
+
+    /// Answer a request `local` picked; the pipeline records the outcome like any other.
+    fn answer(
+        &self,
+        local: Self::Local,
+        parts: &Parts,
+        body: Incoming,
+        conn: &ConnCtx,
+    ) -> impl Future<Output = Answered> + Send;
 
     /// How errors must be shaped, from the request head alone.
     fn style(&self, parts: &Parts, conn: &ConnCtx) -> Style;
