@@ -1,6 +1,7 @@
 //! Google Cloud calls through the binary: intercepted, refused in Google's own error shape
-//! (REST JSON with an `ErrorInfo`; gRPC trailers with status 16), and never forwarded —
-//! Airlock issues no Google agent credentials yet, so no Google call is authenticated.
+//! (REST JSON with an `ErrorInfo`; gRPC trailers with status 16), and never forwarded,
+//! whenever the credential is not an Airlock agent token: Google's own tokens, JWTs, API
+//! keys, tokens Airlock did not issue, or none.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -43,10 +44,36 @@ async fn google_rest_calls_get_google_shaped_401s_and_reach_nothing() {
         (
             "Authorization: Bearer ya29.a0AfH6SMBrealLookingGoogleToken\r\n",
             "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+            "is a Google access token, not an Airlock agent token",
         ),
-        ("", "CREDENTIALS_MISSING"),
+        (
+            "",
+            "CREDENTIALS_MISSING",
+            "missing required authentication credential",
+        ),
+        (
+            "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJzYSJ9.c2lnbmF0dXJl\r\n",
+            "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+            "is a JWT",
+        ),
+        (
+            "Authorization: Bearer airlock-st.AIRLAAAAAAAAAAAAAAAA.bm90LWEtbWFj\r\n",
+            "ACCESS_TOKEN_INVALID",
+            "not issued by this Airlock",
+        ),
+        (
+            "Authorization: Bearer garbage\r\n",
+            "ACCESS_TOKEN_INVALID",
+            "not an Airlock agent token",
+        ),
+        (
+            "x-goog-api-key: AIzaSyRealLookingApiKey\r\n",
+            "CREDENTIALS_IN_URL_OR_API_KEY",
+            "no Google API key",
+        ),
     ];
-    for (auth, reason) in cases {
+    let mut counted = std::collections::HashMap::new();
+    for (auth, reason, said) in cases {
         let mut tls = tls_through(
             airlock.proxy,
             "storage.googleapis.com",
@@ -74,7 +101,7 @@ async fn google_rest_calls_get_google_shaped_401s_and_reach_nothing() {
             error["message"]
                 .as_str()
                 .unwrap()
-                .contains("storage.googleapis.com is a Google Cloud API"),
+                .contains(said),
             "{error}"
         );
         let info = &error["details"][0];
@@ -82,8 +109,10 @@ async fn google_rest_calls_get_google_shaped_401s_and_reach_nothing() {
         assert_eq!(info["reason"], reason);
         assert_eq!(info["domain"], "airlock.dev");
         assert!(info["metadata"]["request_id"].is_string(), "{info}");
+        let count = counted.entry(reason).or_insert(0.0);
+        *count += 1.0;
         let sample = format!("airlock_auth_failures_total{{code=\"{reason}\"}}");
-        assert_eq!(airlock.metric(&sample).await, 1.0, "{sample}");
+        assert_eq!(airlock.metric(&sample).await, *count, "{sample}");
     }
     assert_eq!(relay.connections(), 0, "a Google call reached the upstream");
 }
@@ -107,7 +136,7 @@ async fn grpc_calls_get_a_trailers_only_unauthenticated_status() {
     assert_eq!(headers["grpc-status"], "16", "{headers:?}");
     let message = headers["grpc-message"].to_str().unwrap();
     assert!(
-        message.contains("pubsub.googleapis.com is a Google Cloud API"),
+        message.contains("is a Google access token"),
         "{message}"
     );
     assert!(headers.contains_key("grpc-status-details-bin"));
@@ -146,7 +175,7 @@ async fn gcloud_prints_the_refusal() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("storage.googleapis.com is a Google Cloud API"),
+        stderr.contains("is a Google access token, not an Airlock agent token"),
         "{stderr}"
     );
     assert_eq!(relay.connections(), 0);
