@@ -205,13 +205,27 @@ pub enum AgentsCommand {
         /// A label, `key=value` (repeatable).
         #[arg(long = "label", value_parser = parse_label)]
         labels: Vec<(String, String)>,
+        /// Where the agent's Google credential files go (mode 0600; default:
+        /// `agent-credentials/NAME` beside the config).
+        #[arg(long)]
+        credentials_dir: Option<PathBuf>,
     },
     /// List agents (no secrets).
     List,
-    /// Issue a new key for an agent; the old one stops working.
-    Rotate { name: String },
-    /// Remove an agent; its key stops working.
-    Remove { name: String },
+    /// Issue a new key for an agent; the old one (and every Google token) stops working.
+    Rotate {
+        name: String,
+        /// Where the agent's Google credential files go (as for `add`).
+        #[arg(long)]
+        credentials_dir: Option<PathBuf>,
+    },
+    /// Remove an agent; its key and tokens stop working, its credential files are deleted.
+    Remove {
+        name: String,
+        /// Where the agent's Google credential files are (as for `add`).
+        #[arg(long)]
+        credentials_dir: Option<PathBuf>,
+    },
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {

@@ -104,9 +104,12 @@ pub fn agent_env(config: &Config, ca_cert: &Path) -> Vec<(&'static str, String)>
     };
     let ca = absolute(ca_cert).display().to_string();
     vec![
-        ("HTTPS_PROXY", proxy),
+        ("HTTPS_PROXY", proxy.clone()),
+        // gRPC C-core (Python, Node) reads only the lower-case spelling.
+        ("https_proxy", proxy),
         ("AWS_CA_BUNDLE", ca.clone()),
         ("REQUESTS_CA_BUNDLE", ca.clone()),
+        ("HTTPLIB2_CA_CERTS", ca.clone()),
         ("SSL_CERT_FILE", ca.clone()),
         ("CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", ca.clone()),
         ("NODE_EXTRA_CA_CERTS", ca.clone()),

@@ -69,8 +69,14 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
     let file = config.resolve(&config.agents.file);
     let key_file = config.resolve(&config.agents.key_file);
     let mut registry = Registry::load(&file)?;
-    let print_key = |agent: &airlock::agents::Agent, key: &ServerKey| {
-        let secret = key.secret(&agent.access_key_id);
+    let default_dir = |name: &str| config.resolve(Path::new("agent-credentials")).join(name);
+    let ca_cert = config.ca_dir().join(airlock::tls::ca::CA_CERT_FILE);
+    // The agent's environment as `export` lines: its keys (AWS), its credential files and
+    // tokens (Google), the proxy and the CA for every SDK.
+    let print_env = |agent: &airlock::agents::Agent,
+                     key: &ServerKey,
+                     dir: Option<PathBuf>|
+     -> anyhow::Result<()> {
         let identities: Vec<String> = [
             agent.role.as_ref().map(|r| format!("role {r}")),
             agent
@@ -82,13 +88,51 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
         .flatten()
         .collect();
         println!(
-            "# Agent `{}` (owner {}, {}). The secret is shown once; Airlock stores none.",
+            "# Agent `{}` (owner {}, {}). Its secrets are shown once; Airlock stores none.",
             agent.name,
             agent.owner,
             identities.join(", ")
         );
-        println!("export AWS_ACCESS_KEY_ID={}", agent.access_key_id);
-        println!("export AWS_SECRET_ACCESS_KEY={}", secret.expose());
+        if agent.role.is_some() {
+            let secret = key.secret(&agent.access_key_id);
+            println!("export AWS_ACCESS_KEY_ID={}", agent.access_key_id);
+            println!("export AWS_SECRET_ACCESS_KEY={}", secret.expose());
+        }
+        if agent.gcp_service_account.is_some() {
+            use airlock::agents::google::{CredentialFiles, TokenKind};
+            let dir = dir.unwrap_or_else(|| default_dir(&agent.name));
+            let files = CredentialFiles::in_dir(&std::path::absolute(&dir)?);
+            let static_token = key.google_token(TokenKind::Static, &agent.access_key_id);
+            files
+                .write(
+                    key.google_token(TokenKind::Refresh, &agent.access_key_id)
+                        .expose(),
+                    static_token.expose(),
+                )
+                .with_context(|| {
+                    format!("cannot write the credential files in {}", dir.display())
+                })?;
+            println!(
+                "# Google: the files below are mode 0600; refresh and static tokens are Airlock's."
+            );
+            println!(
+                "export GOOGLE_APPLICATION_CREDENTIALS={}",
+                files.application_credentials.display()
+            );
+            println!(
+                "export CLOUDSDK_AUTH_ACCESS_TOKEN_FILE={}",
+                files.access_token.display()
+            );
+            println!("export GOOGLE_OAUTH_ACCESS_TOKEN={}", static_token.expose());
+            if let Some(project) = &agent.gcp_project {
+                println!("export GOOGLE_CLOUD_PROJECT={project}");
+                println!("export CLOUDSDK_CORE_PROJECT={project}");
+            }
+        }
+        for (name, value) in airlock::init::agent_env(&config, &ca_cert) {
+            println!("export {name}={value}");
+        }
+        Ok(())
     };
     match command {
         AgentsCommand::Add {
@@ -99,6 +143,7 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
             gcp_service_account,
             gcp_project,
             labels,
+            credentials_dir,
         } => {
             let key = ServerKey::load(&key_file, true)?;
             let identities = airlock::agents::Identities {
@@ -111,19 +156,27 @@ fn agents(config_path: &Path, command: AgentsCommand) -> anyhow::Result<()> {
                 .add(&name, &owner, &identities, labels.into_iter().collect())?
                 .clone();
             registry.save()?;
-            print_key(&agent, &key);
+            print_env(&agent, &key, credentials_dir)?;
         }
-        AgentsCommand::Rotate { name } => {
+        AgentsCommand::Rotate {
+            name,
+            credentials_dir,
+        } => {
             let key = ServerKey::load(&key_file, false)?;
             let agent = registry.rotate(&name)?.clone();
             registry.save()?;
-            print_key(&agent, &key);
+            print_env(&agent, &key, credentials_dir)?;
         }
-        AgentsCommand::Remove { name } => {
+        AgentsCommand::Remove {
+            name,
+            credentials_dir,
+        } => {
             let agent = registry.remove(&name)?;
             registry.save()?;
+            let dir = credentials_dir.unwrap_or_else(|| default_dir(&agent.name));
+            airlock::agents::google::CredentialFiles::in_dir(&dir).remove();
             println!(
-                "removed agent `{}` (key {} no longer works)",
+                "removed agent `{}` (key {} and its Google tokens no longer work)",
                 agent.name, agent.access_key_id
             );
         }

@@ -146,6 +146,63 @@ pub fn issue(key: &ServerKey, kind: TokenKind, key_id: &str) -> String {
     }
 }
 
+/// The files an agent's Google tools read, written by `airlock agents add|rotate`.
+pub struct CredentialFiles {
+    /// `authorized_user` JSON for `GOOGLE_APPLICATION_CREDENTIALS`.
+    pub application_credentials: std::path::PathBuf,
+    /// The static token for `CLOUDSDK_AUTH_ACCESS_TOKEN_FILE`.
+    pub access_token: std::path::PathBuf,
+}
+
+impl CredentialFiles {
+    pub fn in_dir(dir: &std::path::Path) -> CredentialFiles {
+        CredentialFiles {
+            application_credentials: dir.join("google-credentials.json"),
+            access_token: dir.join("google-access-token"),
+        }
+    }
+
+    /// Write both files (0600, in a 0700 directory), replacing what was there.
+    pub fn write(&self, refresh_token: &str, static_token: &str) -> std::io::Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        if let Some(dir) = self.application_credentials.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let json = serde_json::json!({
+            "type": "authorized_user",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "refresh_token": refresh_token,
+            "universe_domain": "googleapis.com",
+        });
+        for (path, text) in [
+            (&self.application_credentials, format!("{json:#}\n")),
+            (&self.access_token, format!("{static_token}\n")),
+        ] {
+            let _ = std::fs::remove_file(path);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Remove both files (and the directory, if that leaves it empty).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.application_credentials);
+        let _ = std::fs::remove_file(&self.access_token);
+        if let Some(dir) = self.application_credentials.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
