@@ -5,7 +5,7 @@
 //!
 //! | module      | owns                                                                    |
 //! |-------------|-------------------------------------------------------------------------|
-//! | [`agents`]  | agents, their cloud identities (AWS role, Google service account) and Airlock-issued keys (secrets derived from a 0600 server key) |
+//! | [`agents`]  | agents, their cloud identities (AWS role, Google service account) and Airlock-issued keys and Google tokens (derived from a 0600 server key) |
 //! | [`approvals`] | parked calls: fingerprint, SQLite store (approvals, votes, grants), the hold phase, the approvals API |
 //! | [`channels`] | where reviewers decide and others hear: context summary, one delivery loop with retries, webhooks, Slack, Teams, the web page |
 //! | [`audit`]   | the tamper-evident audit log: hash chain, group-committed writes, signed checkpoints, offline verify |
@@ -20,7 +20,7 @@
 //! | [`proxy::pipeline`] | one request's phases: parse → identify → read_body → classify → authenticate → decide → audit → hold → sign → forward → record (the one place outcomes are logged, counted and audited); the cloud picked once per connection |
 //! | [`proxy::plug`] | the interface each cloud implements: its phases (identify, read_body, classify, authenticate, fingerprint, sign) and error style |
 //! | `proxy::aws` | the AWS plug: SigV4 identity and verification, bodies, re-signing with STS sessions |
-//! | `proxy::gcp` | the Google plug: Google calls are refused at identify (no Google agent credentials yet) |
+//! | `proxy::gcp` | the Google plug: Airlock's token endpoint, bearer tokens → agents, bodies (first gRPC message), re-signing with the agent's service-account token |
 //! | [`proxy::upstream`] | pooled upstream client, `upstream.routes` (its config slice lives here) |
 //! | [`proxy::refusal`]  | cloud-neutral refusals and the one function that renders them per cloud (AWS shapes, Google REST JSON, gRPC trailers) |
 //! | [`cloud`]   | what a call does: the cloud-neutral `Call`, fingerprints; [`cloud::aws`] and [`cloud::gcp`] classify each cloud's requests (Google REST, media, batch, and gRPC through [`cloud::gcp::grpc`]); [`cloud::plane`] control or data plane |
@@ -36,8 +36,8 @@
 //!
 //! Modules depend downward only: each component owns its slice of the configuration and
 //! [`config`] assembles them; [`server`] wires everything. ARCHITECTURE.md shows how a
-//! request travels through these, and where the coming pieces (Google agent credentials
-//! and re-signing, PostgreSQL for replicas) plug in. Generated data (the AWS and Google API
+//! request travels through these, and where the coming pieces (PostgreSQL for replicas)
+//! plug in. Generated data (the AWS and Google API
 //! catalogs) lives in `data/`, with the scripts that make it.
 
 pub mod agents;
