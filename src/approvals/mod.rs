@@ -292,6 +292,7 @@ impl Approvals {
         classification: &Classification,
         decision: &Decision,
         reason: Option<String>,
+        changes: Vec<String>,
     ) -> Result<Held, VoteError> {
         let approval_terms = decision
             .approval
@@ -306,6 +307,11 @@ impl Approvals {
         // Reviewers are told when the approval cannot pin the body's bytes.
         if let serde_json::Value::Object(map) = &mut call {
             map.insert("body_binding".into(), fingerprint.body.as_str().into());
+            // What the call would change, as looked up before asking (not part of what the
+            // approval binds to: the fingerprint is already taken).
+            if !changes.is_empty() {
+                map.insert("changes".into(), changes.into());
+            }
         }
         let fingerprint = fingerprint.hash;
         let (agent_name, owner) = (agent.name.clone(), agent.owner.clone());

@@ -134,6 +134,15 @@ impl Context {
         if !parts.is_empty() {
             params = parts.into_iter().chain(params).collect();
         }
+        // What the call changes (`+ roles/owner user:…`), looked up before asking: first.
+        let changes: Vec<Param> = call
+            .get("changes")
+            .and_then(|c| c.as_array())
+            .map(|changes| changes.iter().map(|line| param("change", line)).collect())
+            .unwrap_or_default();
+        if !changes.is_empty() {
+            params = changes.into_iter().chain(params).collect();
+        }
         let more_params = params.len().saturating_sub(MAX_PARAMS);
         params.truncate(MAX_PARAMS);
         Context {
@@ -315,6 +324,28 @@ pub(crate) mod tests {
             consumed: false,
             reuse: None,
         }
+    }
+
+    #[test]
+    fn what_a_call_changes_comes_first() {
+        let mut approval = approval(serde_json::json!({"resource": "projects/demo"}));
+        approval.call["changes"] = serde_json::json!([
+            "+ roles/owner user:x@example.com",
+            "- roles/viewer allUsers"
+        ]);
+        let context = Context::of(&approval, "http://airlock");
+        let lines: Vec<(&str, &str)> = context
+            .params
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            lines[..2],
+            [
+                ("change", "+ roles/owner user:x@example.com"),
+                ("change", "- roles/viewer allUsers")
+            ]
+        );
     }
 
     #[test]

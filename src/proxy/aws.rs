@@ -64,6 +64,19 @@ impl CloudPlug for Aws {
         match local {}
     }
 
+    /// AWS calls are shown as they are (their parameters carry the whole change).
+    async fn changes(
+        &self,
+        _parts: &Parts,
+        _conn: &ConnCtx,
+        _body: &RequestBody,
+        _identity: &Identity,
+        _call: &Call,
+        _upstream: &super::upstream::Upstream,
+    ) -> Vec<String> {
+        Vec::new()
+    }
+
     fn style(&self, parts: &Parts, conn: &ConnCtx) -> Style {
         let view = view(parts, &conn.host, &[]);
         Style::Aws(match &conn.aws_host {

@@ -25,6 +25,7 @@ use super::ProxyBody;
 use super::pipeline::ConnCtx;
 use super::plug::{Answered, CloudPlug, RequestBody, Signed};
 use super::refusal::{AuthKind, CloudError, Refusal, Style};
+use super::upstream::Upstream;
 use crate::agents::google::{Foreign, TokenError, TokenKind};
 use crate::agents::{Agent, Directory};
 use crate::cloud::gcp::fingerprint;
@@ -39,6 +40,8 @@ const UPLOAD_HEAD: usize = 64 * 1024;
 const MAX_GRPC_HEAD: usize = 4 * 1024 * 1024 + 5;
 /// A token request is a small form.
 const MAX_TOKEN_REQUEST: usize = 64 * 1024;
+/// An IAM policy is at most 64 KiB; more is not a policy.
+const MAX_POLICY: usize = 1024 * 1024;
 
 /// The Google phases, with what they need.
 pub struct Gcp {
@@ -267,6 +270,41 @@ impl CloudPlug for Gcp {
         })
     }
 
+    /// A `setIamPolicy` replaces the whole policy: reviewers are shown the bindings it adds
+    /// and removes against the current policy, read with the agent's own token (2 s budget).
+    async fn changes(
+        &self,
+        parts: &Parts,
+        conn: &ConnCtx,
+        body: &RequestBody,
+        identity: &Identity,
+        call: &Call,
+        upstream: &Upstream,
+    ) -> Vec<String> {
+        if !call.operation.ends_with(".setIamPolicy") {
+            return Vec::new();
+        }
+        let Some(new) = body
+            .whole()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        else {
+            return Vec::new();
+        };
+        let new = new.get("policy").cloned().unwrap_or(new);
+        let current = tokio::time::timeout(
+            CHANGES_BUDGET,
+            self.current_policy(parts, conn, identity, upstream),
+        )
+        .await
+        .unwrap_or_else(|_| Err("no answer within 2 s".into()));
+        match current {
+            Ok(current) => binding_changes(&current, &new),
+            Err(why) => vec![format!(
+                "could not look up the current policy ({why}): the parameters show the whole new policy"
+            )],
+        }
+    }
+
     async fn sign(
         &self,
         parts: &mut Parts,
@@ -319,7 +357,102 @@ impl CloudPlug for Gcp {
     }
 }
 
+/// How long reviewers' context may hold up a call that is about to wait for them anyway.
+const CHANGES_BUDGET: Duration = Duration::from_secs(2);
+
+/// `+ role member` / `- role member` lines: the bindings `new` adds to and removes from
+/// `current` (conditions shown beside the role).
+fn binding_changes(current: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    fn pairs(policy: &serde_json::Value) -> std::collections::BTreeSet<(String, String)> {
+        let mut pairs = std::collections::BTreeSet::new();
+        for binding in policy["bindings"].as_array().into_iter().flatten() {
+            let mut role = binding["role"].as_str().unwrap_or("?").to_string();
+            if let Some(title) = binding["condition"]["title"].as_str() {
+                role.push_str(&format!(" (if {title})"));
+            }
+            for member in binding["members"].as_array().into_iter().flatten() {
+                pairs.insert((role.clone(), member.as_str().unwrap_or("?").to_string()));
+            }
+        }
+        pairs
+    }
+    let (before, after) = (pairs(current), pairs(new));
+    let added = after
+        .difference(&before)
+        .map(|(role, member)| format!("+ {role} {member}"));
+    let removed = before
+        .difference(&after)
+        .map(|(role, member)| format!("- {role} {member}"));
+    let lines: Vec<String> = added.chain(removed).collect();
+    if lines.is_empty() {
+        vec!["no binding added or removed".into()]
+    } else {
+        lines
+    }
+}
+
 impl Gcp {
+    /// The policy a `setIamPolicy` would replace: `:getIamPolicy` on the same resource (or a
+    /// GET of Cloud Storage's `…/iam`), sent as the agent's service account.
+    async fn current_policy(
+        &self,
+        parts: &Parts,
+        conn: &ConnCtx,
+        identity: &Identity,
+        upstream: &Upstream,
+    ) -> Result<serde_json::Value, String> {
+        let token = self
+            .broker
+            .token(&identity.agent)
+            .await
+            .map_err(|e| e.to_string())?;
+        let path = parts.uri.path();
+        let (method, path, body) = match path.strip_suffix(":setIamPolicy") {
+            Some(resource) => (
+                Method::POST,
+                format!("{resource}:getIamPolicy"),
+                Bytes::from_static(br#"{"options":{"requestedPolicyVersion":3}}"#),
+            ),
+            None => (
+                Method::GET,
+                format!("{path}?optionsRequestedPolicyVersion=3"),
+                Bytes::new(),
+            ),
+        };
+        let uri = http::Uri::builder()
+            .scheme(conn.scheme.clone())
+            .authority(conn.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, conn.host_header.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                AUTHORIZATION,
+                format!("Bearer {}", token.access_token.expose()),
+            )
+            .body(
+                Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
+            .map_err(|e| e.to_string())?;
+        let response = upstream.send(request).await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = Limited::new(response.into_body(), MAX_POLICY)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("{} answered {status}", conn.host));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    }
+
     /// The token endpoint: a refresh grant with an agent's Airlock refresh token gets an
     /// Airlock access token; everything else gets OAuth's own error shape (RFC 6749 §5.2).
     async fn grant(&self, parts: &Parts, body: Incoming) -> Answered {
@@ -677,5 +810,44 @@ impl hyper::body::Body for Prefixed {
             hint.set_upper(upper + extra);
         }
         hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_iam_policy_changes_are_the_bindings_added_and_removed() {
+        let current = serde_json::json!({"bindings": [
+            {"role": "roles/viewer", "members": ["user:a@example.com", "user:b@example.com"]},
+            {"role": "roles/owner", "members": ["user:root@example.com"]},
+        ], "etag": "x"});
+        let new = serde_json::json!({"bindings": [
+            {"role": "roles/viewer", "members": ["user:a@example.com"]},
+            {"role": "roles/owner", "members": ["user:root@example.com", "allUsers"]},
+            {"role": "roles/editor", "members": ["serviceAccount:x@p.iam.gserviceaccount.com"],
+             "condition": {"title": "expires", "expression": "request.time < timestamp('2027-01-01T00:00:00Z')"}},
+        ]});
+        assert_eq!(
+            binding_changes(&current, &new),
+            [
+                "+ roles/editor (if expires) serviceAccount:x@p.iam.gserviceaccount.com",
+                "+ roles/owner allUsers",
+                "- roles/viewer user:b@example.com",
+            ]
+        );
+        assert_eq!(
+            binding_changes(&current, &current),
+            ["no binding added or removed"]
+        );
+    }
+
+    #[test]
+    fn grpc_heads_are_complete_only_with_their_whole_first_message() {
+        assert!(!grpc_head_complete(&[0, 0, 0, 0]));
+        assert!(grpc_head_complete(&[0, 0, 0, 0, 0]));
+        assert!(!grpc_head_complete(&[0, 0, 0, 0, 3, 1, 2]));
+        assert!(grpc_head_complete(&[0, 0, 0, 0, 3, 1, 2, 3, 9]));
     }
 }

@@ -287,9 +287,23 @@ impl Pipeline {
         decide(&decision)?;
         if let Some(fingerprint) = fingerprint {
             // Phase `hold`: park until reviewers decide, or the rule's hold runs out.
+            let changes = match classification.call() {
+                Some(call) => {
+                    plug.changes(&parts, conn, &body, &identity, call, &self.upstream)
+                        .await
+                }
+                None => Vec::new(),
+            };
             let approval = self
                 .approvals
-                .hold(fingerprint, agent, classification, &decision, reason)
+                .hold(
+                    fingerprint,
+                    agent,
+                    classification,
+                    &decision,
+                    reason,
+                    changes,
+                )
                 .await;
             let outcome = match &approval {
                 Ok(Held::Go(_)) => "go",

@@ -158,6 +158,19 @@ pub trait CloudPlug: Send + Sync {
         call: Option<&Call>,
     ) -> Fingerprint;
 
+    /// For a call that waits for reviewers: what it would change, looked up read-only with
+    /// the agent's own credentials (a `setIamPolicy`'s bindings added and removed), one
+    /// line each; never fails the call (a failed lookup is a line saying so).
+    fn changes(
+        &self,
+        parts: &Parts,
+        conn: &ConnCtx,
+        body: &RequestBody,
+        identity: &Self::Identity,
+        call: &Call,
+        upstream: &super::upstream::Upstream,
+    ) -> impl Future<Output = Vec<String>> + Send;
+
     /// Phase `sign`: the agent's credential out, the agent's short-lived cloud credential in.
     fn sign(
         &self,
