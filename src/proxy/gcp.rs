@@ -528,7 +528,8 @@ impl Gcp {
                 return refused(
                     Some(agent),
                     "invalid_grant",
-                    "Not a refresh token: an access token cannot be refreshed",
+                    "Not a refresh token: send the refresh_token from the agent's \
+                     google-credentials.json (access and static tokens cannot be refreshed)",
                 );
             }
             Err(_) => {

@@ -99,12 +99,60 @@ pub(crate) async fn handle(
     }
     let bytes = if json {
         let text = String::from_utf8_lossy(&bytes).replace(&plain, &secure);
-        Bytes::from(text)
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(mut value) => {
+                encode_media_links(&mut value);
+                Bytes::from(value.to_string())
+            }
+            Err(_) => Bytes::from(text),
+        }
     } else {
         bytes
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, full(bytes))
+}
+
+/// The emulator writes an object's `mediaLink` with its name raw (`o/dir/file`); Google
+/// percent-encodes it (`o/dir%2Ffile`), and clients download from that link as given.
+fn encode_media_links(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(link)) = map.get_mut("mediaLink")
+                && let Some((head, rest)) = link.split_once("/o/")
+            {
+                let (name, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let encoded: String = url_escape(name);
+                let query = if query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{query}")
+                };
+                *link = format!("{head}/o/{encoded}{query}");
+            }
+            for child in map.values_mut() {
+                encode_media_links(child);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(encode_media_links),
+        _ => {}
+    }
+}
+
+/// Percent-encode everything but unreserved characters (what Google does to object names
+/// in paths); an already-encoded name is left as it is.
+fn url_escape(name: &str) -> String {
+    if name.contains('%') {
+        return name.to_string();
+    }
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// gcloud (apitools) sends multipart uploads with `boundary='…'` in single quotes, which the
