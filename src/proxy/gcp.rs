@@ -235,8 +235,9 @@ impl CloudPlug for Gcp {
         read_whole(body, length, self.max_buffered_body, idle).await
     }
 
-    fn classify(&self, view: &RequestView<'_>, _conn: &ConnCtx) -> Classification {
-        crate::cloud::gcp::classify(view)
+    fn classify(&self, view: &RequestView<'_>, conn: &ConnCtx) -> Classification {
+        // Requests name the connection's host (the `parse` phase made sure of it).
+        crate::cloud::gcp::classify_at(conn.gcp_endpoint.as_ref(), view)
     }
 
     /// The token was proven at `identify`: it is Airlock's MAC over the agent's key id.

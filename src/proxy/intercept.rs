@@ -91,6 +91,10 @@ impl Proxy {
             cloud,
             metric_host: self.metrics.host_label(&host).to_string(),
             aws_host: (cloud == Cloud::Aws).then(|| ApiHost::parse(&host)),
+            gcp_endpoint: match cloud {
+                Cloud::Gcp => crate::cloud::gcp::host_endpoint(&host),
+                Cloud::Aws => None,
+            },
             host,
             authority,
             host_header,

@@ -66,6 +66,9 @@ pub struct ConnCtx {
     /// connections only. Every request names `host` (phase `parse`), so it holds for
     /// each of them.
     pub aws_host: Option<ApiHost>,
+    /// Google connections: the API group and location `host` names, resolved once (none
+    /// for a host no discovery document names).
+    pub gcp_endpoint: Option<crate::cloud::gcp::endpoint::Endpoint>,
     /// `host` as an authority and a header value, built once per connection.
     pub authority: Authority,
     pub host_header: HeaderValue,

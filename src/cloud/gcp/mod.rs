@@ -58,6 +58,21 @@ const SECRET_QUERY: &[&str] = &["access_token", "oauth_token", "key", "upload_id
 
 /// Classify one Google Cloud request.
 pub fn classify(request: &RequestView<'_>) -> Classification {
+    classify_at(None, request)
+}
+
+/// What a Google API host says (its API group, its location), worked out once per
+/// connection; `None` for a host no discovery document names.
+pub fn host_endpoint(host: &str) -> Option<endpoint::Endpoint> {
+    endpoint::resolve(catalog(), host)
+}
+
+/// [`classify`] with the request's host already resolved ([`host_endpoint`]); `None`
+/// resolves it here.
+pub fn classify_at(
+    endpoint: Option<&endpoint::Endpoint>,
+    request: &RequestView<'_>,
+) -> Classification {
     if is_grpc(request.headers) {
         // gRPC: the method from the path, the parameters from the first message.
         return match grpc::classify(request.uri.path(), request.body) {
@@ -65,7 +80,7 @@ pub fn classify(request: &RequestView<'_>) -> Classification {
             Err(reason) => Classification::unknown(Cloud::Gcp, reason),
         };
     }
-    match classify_inner(catalog(), request, true) {
+    match classify_inner(catalog(), request, true, endpoint) {
         Ok(call) => Classification::Known(Box::new(call)),
         Err(reason) => Classification::unknown(Cloud::Gcp, reason),
     }
@@ -130,13 +145,21 @@ fn classify_inner(
     catalog: &'static Catalog,
     request: &RequestView<'_>,
     allow_batch: bool,
+    known: Option<&endpoint::Endpoint>,
 ) -> Result<Call, String> {
-    let endpoint = endpoint::resolve(catalog, request.host).ok_or_else(|| {
-        format!(
-            "`{}` is not a Google API host that the discovery documents name",
-            request.host
-        )
-    })?;
+    let resolved;
+    let endpoint = match known {
+        Some(endpoint) => endpoint,
+        None => {
+            resolved = endpoint::resolve(catalog, request.host).ok_or_else(|| {
+                format!(
+                    "`{}` is not a Google API host that the discovery documents name",
+                    request.host
+                )
+            })?;
+            &resolved
+        }
+    };
     let group = &catalog.groups[endpoint.group];
     let path = request.uri.path();
     let trimmed = path.trim_matches('/');
@@ -720,7 +743,7 @@ pub fn permissions() -> impl Iterator<Item = Action> {
 
 /// The call a batch part makes (used by [`batch`]).
 fn classify_part(catalog: &'static Catalog, request: &RequestView<'_>) -> Result<Call, String> {
-    classify_inner(catalog, request, false)
+    classify_inner(catalog, request, false, None)
 }
 
 #[cfg(test)]
