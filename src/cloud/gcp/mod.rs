@@ -170,7 +170,7 @@ fn classify_inner(
         if !allow_batch {
             return Err("a batch request inside a batch".into());
         }
-        return batch::classify(catalog, request, &endpoint, trimmed);
+        return batch::classify(catalog, request, endpoint, trimmed);
     }
     let segments = split_path(path);
     // Greedy `{+name}` variables backtrack over segments: a bound keeps a crafted path
