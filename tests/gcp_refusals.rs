@@ -97,13 +97,7 @@ async fn google_rest_calls_get_google_shaped_401s_and_reach_nothing() {
         let error = &json_body(&answer)["error"];
         assert_eq!(error["code"], 401);
         assert_eq!(error["status"], "UNAUTHENTICATED");
-        assert!(
-            error["message"]
-                .as_str()
-                .unwrap()
-                .contains(said),
-            "{error}"
-        );
+        assert!(error["message"].as_str().unwrap().contains(said), "{error}");
         let info = &error["details"][0];
         assert_eq!(info["@type"], "type.googleapis.com/google.rpc.ErrorInfo");
         assert_eq!(info["reason"], reason);
@@ -135,10 +129,7 @@ async fn grpc_calls_get_a_trailers_only_unauthenticated_status() {
     assert_eq!(headers["content-type"], "application/grpc");
     assert_eq!(headers["grpc-status"], "16", "{headers:?}");
     let message = headers["grpc-message"].to_str().unwrap();
-    assert!(
-        message.contains("is a Google access token"),
-        "{message}"
-    );
+    assert!(message.contains("is a Google access token"), "{message}");
     assert!(headers.contains_key("grpc-status-details-bin"));
     // Trailers-only: no message follows.
     let body = response.into_body().collect().await.unwrap().to_bytes();
