@@ -3,7 +3,9 @@
 //! google-cloud-pubsub over gRPC) run with exactly the environment it printed. Airlock
 //! answers their token refreshes itself, decides each call by the shipped baseline (a
 //! deletion, an IAM policy change and a service-account key wait for a reviewer, who
-//! approves or denies through the approvals API), and forwards what runs with a token of
+//! approves or denies through the approvals API or, for gcloud's IAM binding, by a click in
+//! a local fake Slack (`support/fake_slack.rs`) whose message shows the binding being
+//! added), and forwards what runs with a token of
 //! the agent's own service account, minted at a fake iamcredentials by Airlock's own
 //! identity (a fake metadata server). The local Google (tests/support/google_front/)
 //! accepts only tokens that fake minted, and records as whom each call came.
@@ -15,6 +17,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/fake_slack.rs"]
+mod fake_slack;
 mod support;
 
 use std::collections::BTreeMap;
@@ -25,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use fake_slack::{BOT_TOKEN, FakeSlack, Posted, SIGNING_SECRET, form, sign};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -37,6 +42,12 @@ const OWNER: &str = "dev@example.com";
 const REVIEWER: &str = "bob@example.com";
 const REVIEWER_TOKEN: &str = "gcp-e2e-bob-token";
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// The fake Slack's security channel, and its users: bob (a security approver, by his
+/// Slack id) and the agent's owner.
+const SLACK_SECURITY: &str = "C0SECURITY";
+const SLACK_GENERAL: &str = "C0GENERAL";
+const SLACK_REVIEWER: &str = "UBOB";
+const SLACK_USERS: [(&str, &str); 2] = [(SLACK_REVIEWER, REVIEWER), ("UOWNER", OWNER)];
 
 /// What `agents add` prints for a Google agent, every one of them needed by some client.
 const EXPORTED: [&str; 12] = [
@@ -65,6 +76,14 @@ fn service_account(name: &str) -> String {
     format!("{name}@{PROJECT}.iam.gserviceaccount.com")
 }
 
+/// A 0600 file `name` in `dir` holding `value`: its path.
+fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, value).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.display().to_string()
+}
+
 fn sha256_hex(text: &str) -> String {
     support::upstream::hex(&Sha256::digest(text.as_bytes()))
 }
@@ -77,7 +96,8 @@ fn pattern(len: usize) -> Vec<u8> {
 /// Airlock with the shipped baseline (its hold set to `hold`) and one reviewer, its own
 /// Google identity from a fake metadata server, agents' tokens minted by a fake
 /// iamcredentials, and every `*.googleapis.com` host sent to a local Google that accepts
-/// exactly the tokens that fake minted.
+/// exactly the tokens that fake minted; with `World::start_with_slack`, approvals are also
+/// posted to a fake Slack, where the reviewer can click.
 struct World {
     _pki: TestPki,
     metadata: FakeMetadata,
@@ -86,10 +106,30 @@ struct World {
     airlock: Airlock,
     /// Airlock's HOME: no gcloud ADC file of whoever runs the tests.
     _home: tempfile::TempDir,
+    slack: Option<FakeSlack>,
+    /// The Slack bot token and signing secret files.
+    _secrets: tempfile::TempDir,
 }
 
 impl World {
     async fn start(apis: Apis, granted: &[&str], hold: &str) -> World {
+        World::start_inner(apis, granted, hold, None).await
+    }
+
+    /// As `start`, and approvals go to the security channel of a fake Slack too, whose
+    /// clicks (signed) reach Airlock's interactivity endpoint; bob is known there by his
+    /// Slack id.
+    async fn start_with_slack(apis: Apis, granted: &[&str], hold: &str) -> World {
+        let slack = FakeSlack::start(&[SLACK_SECURITY, SLACK_GENERAL], &SLACK_USERS).await;
+        World::start_inner(apis, granted, hold, Some(slack)).await
+    }
+
+    async fn start_inner(
+        apis: Apis,
+        granted: &[&str],
+        hold: &str,
+        slack: Option<FakeSlack>,
+    ) -> World {
         let pki = TestPki::new();
         let metadata = FakeMetadata::start().await;
         let iam = FakeIamCredentials::start(&pki, &metadata).await;
@@ -105,8 +145,21 @@ impl World {
         .await;
         let rules = support::baseline_rules_quick_hold()
             .replace("    hold: 1s\n", &format!("    hold: {hold}\n"));
+        let secrets = tempfile::tempdir().unwrap();
+        let (slack_user, channels) = match &slack {
+            None => (String::new(), String::new()),
+            Some(slack) => (
+                format!(", slack_user: {SLACK_REVIEWER}"),
+                format!(
+                    "channels:\n  slack:\n    api_url: {}\n    bot_token_file: {}\n    signing_secret_file: {}\n    channels: {{security: {SLACK_SECURITY}}}\n    default_channel: {SLACK_GENERAL}\n",
+                    slack.api_url(),
+                    secret_file(secrets.path(), "slack-bot-token", BOT_TOKEN),
+                    secret_file(secrets.path(), "slack-signing-secret", SIGNING_SECRET),
+                ),
+            ),
+        };
         let extra = format!(
-            "{}credentials:\n  google:\n    iamcredentials_endpoint: {}\napprovals:\n  approvers:\n    - {{name: {REVIEWER}, groups: [security], token_sha256: {}}}\n",
+            "{}credentials:\n  google:\n    iamcredentials_endpoint: {}\napprovals:\n  approvers:\n    - {{name: {REVIEWER}, groups: [security], token_sha256: {}{slack_user}}}\n{channels}",
             google.airlock_routes(),
             iam.url,
             sha256_hex(REVIEWER_TOKEN),
@@ -129,7 +182,52 @@ impl World {
             google,
             airlock,
             _home: home,
+            slack,
+            _secrets: secrets,
         }
+    }
+
+    fn slack(&self) -> &FakeSlack {
+        self.slack.as_ref().expect("a World started with Slack")
+    }
+
+    /// The Slack message asking about approval `id` (waits for it).
+    async fn slack_message(&self, id: &str) -> Posted {
+        self.slack()
+            .wait_for(
+                Duration::from_secs(20),
+                &format!("message for {id}"),
+                |all| {
+                    all.iter()
+                        .find(|m| m.buttons().iter().any(|(_, value)| value == id))
+                        .cloned()
+                },
+            )
+            .await
+    }
+
+    /// Slack user `user` clicks `action_id` on `message`: the payload, form-encoded and
+    /// signed as Slack does, POSTed to Airlock's interactivity endpoint; the HTTP status.
+    async fn slack_click(&self, message: &Posted, user: &str, action_id: &str) -> u16 {
+        let body = form(&self.slack().click(message, user, action_id));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        reqwest::Client::new()
+            .post(format!(
+                "http://{}/slack/interactivity",
+                self.airlock.control
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", now.to_string())
+            .header("x-slack-signature", sign(SIGNING_SECRET, now, &body))
+            .body(body)
+            .send()
+            .await
+            .expect("Airlock's Slack interactivity endpoint")
+            .status()
+            .as_u16()
     }
 
     fn config(&self) -> PathBuf {
@@ -579,7 +677,7 @@ async fn gcloud_as_an_agent_works_and_waits_for_approvals() {
     let started = Instant::now();
     let sa = service_account("gcloud-agent");
     // A hold long enough for the reviewer to decide while gcloud waits on its call.
-    let world = World::start(Apis::STORAGE.and(Apis::PUBSUB), &[&sa], "90s").await;
+    let world = World::start_with_slack(Apis::STORAGE.and(Apis::PUBSUB), &[&sa], "90s").await;
     let agent = world.add_agent("gcloud-agent", &sa, None);
     world.wait_known(&agent).await;
     world.google.clear_requests();
@@ -718,7 +816,8 @@ async fn gcloud_as_an_agent_works_and_waits_for_approvals() {
         "the message did not come back: {pulled}"
     );
 
-    // A project IAM binding waits for a reviewer (baseline `permissions`).
+    // A project IAM binding waits for a reviewer (baseline `permissions`), who sees in
+    // Slack the binding it adds (looked up against the current policy) and approves there.
     let binding = tokio::spawn(run(gcloud(
         &agent,
         dir,
@@ -740,13 +839,35 @@ async fn gcloud_as_an_agent_works_and_waits_for_approvals() {
         "the policy changed before approval: {}",
         world.google.iam_policy(PROJECT)
     );
-    world.approve(approval["id"].as_str().unwrap()).await;
+    let id = approval["id"].as_str().unwrap();
+    let added = "+ roles/viewer user:x@example.com";
+    let (status, shown) = world.api("GET", &format!("/v1/approvals/{id}"), None).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["call"]["changes"], json!([added]), "{shown}");
+    let message = world.slack_message(id).await;
+    assert_eq!(message.channel, SLACK_SECURITY);
+    let text = message.text();
+    assert!(
+        text.contains(&format!("*change*\n`{added}`")),
+        "the Slack message does not show {added:?}:\n{text}\n{shown}"
+    );
+    assert!(!binding.is_finished(), "gcloud is still waiting");
+    assert_eq!(
+        world
+            .slack_click(&message, SLACK_REVIEWER, "airlock_approve")
+            .await,
+        200
+    );
     let (ok, stdout, stderr) = binding.await.unwrap();
     assert!(
         ok,
         "gcloud projects add-iam-policy-binding after approval:\n{stdout}\n{stderr}\n{}",
         world.log_tail()
     );
+    let (_, decided) = world.api("GET", &format!("/v1/approvals/{id}"), None).await;
+    assert_eq!(decided["state"], "approved", "{decided}");
+    assert_eq!(decided["votes"][0]["approver"], REVIEWER, "{decided}");
+    assert_eq!(decided["votes"][0]["via"], "slack", "{decided}");
     assert_eq!(
         world.google.iam_policy(PROJECT)["bindings"],
         json!([{"role": "roles/viewer", "members": ["user:x@example.com"]}])
