@@ -5,6 +5,7 @@
 //! shipped baseline: a batch of reads runs; one that also changes a bucket's IAM policy
 //! waits for a reviewer as a whole, shows every inner call, and once denied the client gets
 //! Google's 403 with the reviewer's reason, and nothing of the batch reached Google.
+//! Retries of a held call join its approval, and the audit log of it all verifies.
 //!
 //!     cargo test --test gcp_batch_e2e
 //!
@@ -396,4 +397,100 @@ async fn a_batch_with_a_privileged_call_waits_for_approval_and_reads_alone_run()
         "a_batch_with_a_privileged_call_waits_for_approval_and_reads_alone_run: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Retries of one held Google call join one approval (the token, the client's bookkeeping
+/// headers and its idempotency token are not what the reviewer approves), the denial
+/// reaches every one of them, and the audit log of it all verifies with `cloud: gcp`.
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_of_a_held_google_call_join_one_approval_and_the_audit_verifies() {
+    const SA: &str = "retry-agent@airlock-e2e.iam.gserviceaccount.com";
+    let world = World::start(SA).await;
+    let env = world.add_agent("retry-agent", SA);
+    world.wait_known(&env).await;
+    let token = std::fs::read_to_string(&env["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"]).unwrap();
+    let send = |client_header: &'static str, idempotency: &'static str| {
+        let request = world
+            .airlock
+            .client(false)
+            .delete("https://storage.googleapis.com/storage/v1/b/retried-bucket")
+            .bearer_auth(token.trim())
+            .header("x-goog-api-client", client_header)
+            .header("x-goog-gcs-idempotency-token", idempotency)
+            .header("user-agent", client_header);
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            let id = response
+                .headers()
+                .get("x-airlock-approval-id")
+                .map(|v| v.to_str().unwrap().to_string());
+            (
+                response.status().as_u16(),
+                id,
+                response.text().await.unwrap(),
+            )
+        })
+    };
+    let first = send("gl-python/3.11 gccl/3.17.1", "one");
+    let approval = world.pending("retry-agent", "storage.buckets.delete").await;
+    let second = send("gl-python/3.12 gccl/3.17.2", "two");
+    // The retry joins the same approval (it is the only pending one for this call).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, list) = world.api("GET", "/v1/approvals?state=pending", None).await;
+    assert_eq!(status, 200);
+    let held: Vec<&Value> = list["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["agent"] == "retry-agent")
+        .collect();
+    assert_eq!(held.len(), 1, "a retry opened another approval: {list}");
+    let id = approval["id"].as_str().unwrap();
+    let (status, denied) = world
+        .api(
+            "POST",
+            &format!("/v1/approvals/{id}/deny"),
+            Some(json!({"reason": "keep that bucket"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{denied}");
+    for call in [first, second] {
+        let (status, approval_id, body) = call.await.unwrap();
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(approval_id.as_deref(), Some(id), "{body}");
+        assert!(body.contains("keep that bucket"), "{body}");
+    }
+    assert!(
+        !world
+            .google
+            .requests()
+            .iter()
+            .any(|seen| seen.method == "DELETE"),
+        "a denied delete reached Google"
+    );
+
+    let out = std::process::Command::new(BIN)
+        .args(["audit", "verify", "--config"])
+        .arg(world.airlock.dir.path().join("airlock.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit =
+        std::fs::read_to_string(world.airlock.dir.path().join("audit/audit.jsonl")).unwrap();
+    let held: Vec<Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|r| r["event"] == "held" && r["operation"] == "storage.buckets.delete")
+        .collect();
+    assert_eq!(held.len(), 2, "{audit}");
+    for record in &held {
+        assert_eq!(record["cloud"], "gcp", "{record}");
+        assert_eq!(record["agent"], "retry-agent", "{record}");
+        assert_eq!(record["fingerprint"], held[0]["fingerprint"], "{record}");
+    }
 }
