@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http::request::Parts;
 use http_body::Body as _;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tower_http::timeout::TimeoutBody;
@@ -395,28 +395,7 @@ async fn read_body(
             ),
         ))
     };
-    if length.is_some_and(|n| n > max_buffered as u64) {
-        // The answer only reaches a client still sending if the body is read: dropped
-        // unread, the connection is torn down under the response (curl: "empty reply").
-        // Discard it in the background, at most as much as Airlock would have buffered.
-        tokio::spawn(async move {
-            let _ = Limited::new(TimeoutBody::new(idle, body), max_buffered)
-                .collect()
-                .await;
-        });
-        return Err(too_large());
-    }
-    let bytes = Limited::new(TimeoutBody::new(idle, body), max_buffered)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                Refusal::BodyRead(e.to_string())
-            }
-        })?
-        .to_bytes();
+    let bytes = super::plug::read_whole(body, length, max_buffered, idle, too_large).await?;
     if let PayloadKind::Hash(expected) = payload
         && hex::encode(Sha256::digest(&bytes)) != *expected
     {

@@ -475,19 +475,21 @@ impl Gcp {
                 )),
             };
         }
-        let form = match Limited::new(
-            TimeoutBody::new(self.body_idle_timeout, body),
+        let too_large = || Refusal::BodyRead("a token request over 64 KiB".into());
+        let read = super::plug::read_whole(
+            body,
+            None,
             MAX_TOKEN_REQUEST,
-        )
-        .collect()
-        .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
+            self.body_idle_timeout,
+            too_large,
+        );
+        let form = match read.await {
+            Ok(form) => form,
+            Err(refusal) => {
                 return Answered {
                     agent: None,
                     operation,
-                    result: Err(Refusal::BodyRead(e.to_string())),
+                    result: Err(refusal),
                 };
             }
         };
@@ -725,26 +727,9 @@ async fn read_whole(
             ),
         ))
     };
-    if length.is_some_and(|n| n > max as u64) {
-        tokio::spawn(async move {
-            let _ = Limited::new(TimeoutBody::new(idle, body), max)
-                .collect()
-                .await;
-        });
-        return Err(too_large());
-    }
-    let bytes = Limited::new(TimeoutBody::new(idle, body), max)
-        .collect()
+    super::plug::read_whole(body, length, max, idle, too_large)
         .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                too_large()
-            } else {
-                Refusal::BodyRead(e.to_string())
-            }
-        })?
-        .to_bytes();
-    Ok(RequestBody::Whole(bytes))
+        .map(RequestBody::Whole)
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<ProxyBody> {

@@ -182,6 +182,40 @@ pub trait CloudPlug: Send + Sync {
     ) -> impl Future<Output = Result<Signed, Refusal>> + Send;
 }
 
+/// Read a body whole, at most `max` bytes (also when `length` announces more): past that,
+/// the refusal `too_large` makes. A body announced too large is drained in the background
+/// (at most `max` bytes), so the refusal reaches a client still sending: dropped unread,
+/// the connection would be torn down under the response (curl: "empty reply").
+pub async fn read_whole(
+    body: Incoming,
+    length: Option<u64>,
+    max: usize,
+    idle: std::time::Duration,
+    too_large: impl Fn() -> Refusal,
+) -> Result<Bytes, Refusal> {
+    use http_body_util::{BodyExt, Limited};
+    use tower_http::timeout::TimeoutBody;
+    if length.is_some_and(|n| n > max as u64) {
+        tokio::spawn(async move {
+            let _ = Limited::new(TimeoutBody::new(idle, body), max)
+                .collect()
+                .await;
+        });
+        return Err(too_large());
+    }
+    Limited::new(TimeoutBody::new(idle, body), max)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                Refusal::BodyRead(e.to_string())
+            }
+        })
+}
+
 /// The view of a request the classifier and the verifier read.
 pub fn view<'a>(parts: &'a Parts, host: &'a str, body: &'a [u8]) -> RequestView<'a> {
     RequestView {
