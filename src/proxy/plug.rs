@@ -5,12 +5,14 @@
 //!
 //! | phase        | the cloud's job                                                      |
 //! |--------------|----------------------------------------------------------------------|
+//! | local        | requests the cloud answers itself, never forwarded (Google's token endpoint) |
 //! | style        | how the agent's client reads errors, from the request head           |
 //! | identify     | the agent behind the request's credential (nothing of the body read) |
 //! | read_body    | read whole what must be verified or inspected; large uploads stream  |
 //! | classify     | what the call does (`cloud::<cloud>::classify`)                      |
 //! | authenticate | the credential proven to be the agent's                              |
 //! | fingerprint  | what an approval binds to                                            |
+//! | changes      | what a held call would change, looked up read-only for reviewers     |
 //! | sign         | the agent's credential replaced by its short-lived cloud credential  |
 
 use std::future::Future;
