@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""google-api-python-client batches as an Airlock agent sends them (tests/gcp_batch_e2e.rs).
+"""google-api-python-client batches as an Airlock agent sends them (tests/gcp_e2e.rs).
 The environment is exactly what `airlock agents add` printed: Application Default
 Credentials (an `authorized_user` file Airlock's token endpoint refreshes), HTTPS_PROXY =
 Airlock (httplib2 honours it only with PySocks installed), HTTPLIB2_CA_CERTS = Airlock's CA.
